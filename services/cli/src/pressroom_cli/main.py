@@ -1,0 +1,83 @@
+"""The `pressroom` command line."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from pressroom_cli.redis_server import EmbeddedRedis
+from pressroom_cli.supervisor import programs, supervise
+from pressroom_shared.apikeys import ApiKeyError, create_key
+from pressroom_shared.config import Settings
+from pressroom_shared.db import make_engine, make_sessionmaker, transaction
+from pressroom_shared.migrate import upgrade
+from pressroom_shared.outlets_config import load_outlets
+
+
+@click.group()
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    """Pressroom: intake, render, index and distribute newsroom articles."""
+    ctx.obj = Settings.from_env()
+
+
+@cli.command()
+@click.pass_obj
+def migrate(settings: Settings) -> None:
+    """Bring the database schema up to date."""
+    upgrade(make_engine(settings))
+    click.echo("database is up to date", err=True)
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True)
+@click.pass_obj
+def run(settings: Settings, host: str, port: int) -> None:
+    """Run the whole service in the foreground; Ctrl-C stops every process."""
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    outlets = load_outlets(settings)  # fail fast on a bad outlets file
+    upgrade(make_engine(settings))
+    if settings.redis_url:
+        sys.exit(_run(settings, outlets, host, port))
+    with EmbeddedRedis(settings.var_dir / "redis") as redis:
+        click.echo(f"pressroom: embedded Redis at {redis.url}", err=True)
+        code = _run(settings.replace(redis_url=redis.url), outlets, host, port)
+    sys.exit(code)
+
+
+def _run(settings: Settings, outlets: list, host: str, port: int) -> int:  # type: ignore[type-arg]
+    env = {**os.environ, **settings.to_env()}
+    click.echo(f"pressroom: intake on http://{host}:{port}", err=True)
+    return supervise(programs(settings, outlets, host, port), env)
+
+
+@cli.group()
+def keys() -> None:
+    """API tokens."""
+
+
+@keys.command("create")
+@click.argument("name")
+@click.option("--scopes", default="submit,read", show_default=True, help="Comma-separated: submit, read, operate.")
+@click.pass_obj
+def keys_create(settings: Settings, name: str, scopes: str) -> None:
+    """Create a token and print it (only it, on stdout). It is stored hashed: keep it safe."""
+    engine = make_engine(settings)
+    upgrade(engine)
+    try:
+        with transaction(make_sessionmaker(engine)) as session:
+            token = create_key(session, name, scopes.split(","))
+    except ApiKeyError as exc:
+        raise click.UsageError(str(exc)) from exc
+    click.echo(token)
+
+
+@cli.command("config-docs")
+def config_docs() -> None:
+    """Print every setting as a Markdown table."""
+    click.echo("| variable | default | meaning |\n|---|---|---|")
+    for name, default, doc in Settings.documentation():
+        click.echo(f"| `{name}` | `{default}` | {doc} |")

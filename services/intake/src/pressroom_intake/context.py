@@ -1,0 +1,25 @@
+"""What the intake's views need, built once in create_app."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import cast
+
+from celery import Celery
+from flask import current_app
+from sqlalchemy.orm import Session, sessionmaker
+
+from pressroom_shared.config import Settings
+from pressroom_shared.outlets_config import OutletConfig
+
+
+@dataclass(frozen=True)
+class IntakeContext:
+    settings: Settings
+    sessions: sessionmaker[Session]
+    celery: Celery  # a producer only: intake sends tasks by name and imports no worker code
+    outlets: tuple[OutletConfig, ...]
+
+
+def intake() -> IntakeContext:
+    return cast(IntakeContext, current_app.extensions["pressroom"])

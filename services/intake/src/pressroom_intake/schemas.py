@@ -1,0 +1,190 @@
+"""marshmallow schemas: what clients send (in) and what the API answers (out)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import marshmallow as ma
+from marshmallow import validate
+
+from pressroom_intake.formats.text import check_control_characters, is_valid_language_tag, FormatError
+
+HTML_TAG = re.compile(r"<(p|h[1-6]|ul|ol|li|br|div|blockquote|a|em|strong|b|i)\b", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_headline_chars: int
+    max_body_chars: int
+    max_tags: int
+
+
+class ArticleInSchema(ma.Schema):
+    """A native JSON article (`Content-Type: application/json`). Unknown fields are rejected."""
+
+    headline = ma.fields.String(required=True, metadata={"description": "The headline, plain text."})
+    body = ma.fields.String(
+        required=True,
+        metadata={"description": "Plain text (blank lines between paragraphs) or limited HTML."},
+    )
+    body_format = ma.fields.String(
+        validate=validate.OneOf(["text", "html"]),
+        metadata={"description": "`text` or `html`; guessed from the body when absent."},
+    )
+    language = ma.fields.String(required=True, metadata={"description": "BCP 47 tag, e.g. `ru`, `en-GB`."})
+    byline = ma.fields.String(validate=validate.Length(max=300), load_default=None)
+    rubric = ma.fields.String(validate=validate.Length(max=200), load_default=None)
+    tags = ma.fields.List(ma.fields.String(validate=validate.Length(min=1, max=100)), load_default=list)
+    published_at = ma.fields.AwareDateTime(
+        load_default=None, metadata={"description": "ISO 8601 with a UTC offset."}
+    )
+    urgency = ma.fields.Integer(
+        validate=validate.Range(min=1, max=9),
+        load_default=None,
+        metadata={"description": "1 (most urgent) to 9, as in ninjs; 1-2 ride the priority lane."},
+    )
+    embargoed_until = ma.fields.AwareDateTime(
+        load_default=None, metadata={"description": "Hold the story until then (ISO 8601 with offset)."}
+    )
+
+    def __init__(self, *, limits: Limits | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.limits = limits
+
+    @ma.validates_schema
+    def _check(self, data: dict[str, Any], **_: Any) -> None:
+        errors: dict[str, list[str]] = {}
+        for name in ("headline", "body", "byline", "rubric"):
+            value = data.get(name)
+            if value is None:
+                continue
+            try:
+                check_control_characters(value, name)
+            except FormatError as exc:
+                errors.setdefault(name, []).append(exc.reason)
+            if name in ("headline", "body") and not value.strip():
+                errors.setdefault(name, []).append("Must not be empty.")
+        if "language" in data and not is_valid_language_tag(data["language"]):
+            errors.setdefault("language", []).append(
+                f"{data['language']!r} is not a BCP 47 language tag (e.g. ru, en, en-GB)."
+            )
+        if self.limits:
+            limits = self.limits
+            if len(data.get("headline", "")) > limits.max_headline_chars:
+                errors.setdefault("headline", []).append(
+                    f"Longer than {limits.max_headline_chars} characters."
+                )
+            if len(data.get("body", "")) > limits.max_body_chars:
+                errors.setdefault("body", []).append(f"Longer than {limits.max_body_chars} characters.")
+            if len(data.get("tags", [])) > limits.max_tags:
+                errors.setdefault("tags", []).append(f"More than {limits.max_tags} tags.")
+        if errors:
+            raise ma.ValidationError(errors)
+
+
+def looks_like_html(body: str) -> bool:
+    return HTML_TAG.search(body) is not None
+
+
+class LinksSchema(ma.Schema):
+    self_ = ma.fields.String(data_key="self")
+    versions = ma.fields.String()
+
+
+class StepSchema(ma.Schema):
+    state = ma.fields.String(metadata={"description": "pending, in_progress, done, retrying, failed, unknown, canceled"})
+    attempts = ma.fields.Integer()
+    last_error = ma.fields.String(allow_none=True)
+    updated_at = ma.fields.AwareDateTime()
+    finished_at = ma.fields.AwareDateTime(allow_none=True)
+
+
+class DeliverySchema(ma.Schema):
+    id = ma.fields.String()
+    outlet = ma.fields.String()
+    version = ma.fields.Integer()
+    event = ma.fields.String()
+    state = ma.fields.String(
+        metadata={"description": "pending, in_progress, delivered, retrying, failed, unknown, canceled"}
+    )
+    attempts = ma.fields.Integer()
+    last_error = ma.fields.String(allow_none=True)
+    error_kind = ma.fields.String(allow_none=True)
+    next_attempt_at = ma.fields.AwareDateTime(allow_none=True)
+    created_at = ma.fields.AwareDateTime()
+    updated_at = ma.fields.AwareDateTime()
+    delivered_at = ma.fields.AwareDateTime(allow_none=True)
+    receipt = ma.fields.Dict()
+
+
+class ProgressSchema(ma.Schema):
+    received_at = ma.fields.AwareDateTime()
+    rendered_at = ma.fields.AwareDateTime(allow_none=True)
+    indexed_at = ma.fields.AwareDateTime(allow_none=True)
+    render = ma.fields.Nested(StepSchema)
+    index = ma.fields.Nested(StepSchema)
+
+
+class ArticleAcceptedSchema(ma.Schema):
+    id = ma.fields.String()
+    version = ma.fields.Integer()
+    status = ma.fields.String()
+    headline = ma.fields.String()
+    slug = ma.fields.String()
+    warnings = ma.fields.List(ma.fields.String())
+    links = ma.fields.Nested(LinksSchema)
+
+
+class ArticleOutSchema(ma.Schema):
+    id = ma.fields.String()
+    version = ma.fields.Integer()
+    status = ma.fields.String(metadata={"description": "received, rendered, indexed, delivered, failed, killed"})
+    pubstatus = ma.fields.String()
+    slug = ma.fields.String()
+    headline = ma.fields.String()
+    body_html = ma.fields.String()
+    body_text = ma.fields.String()
+    language = ma.fields.String()
+    byline = ma.fields.String(allow_none=True)
+    rubric = ma.fields.String(allow_none=True)
+    tags = ma.fields.List(ma.fields.String())
+    published_at = ma.fields.AwareDateTime(allow_none=True)
+    urgency = ma.fields.Integer(allow_none=True)
+    embargoed_until = ma.fields.AwareDateTime(allow_none=True)
+    source_format = ma.fields.String()
+    warnings = ma.fields.List(ma.fields.String())
+    created_at = ma.fields.AwareDateTime()
+    updated_at = ma.fields.AwareDateTime()
+    progress = ma.fields.Nested(ProgressSchema)
+    deliveries = ma.fields.List(ma.fields.Nested(DeliverySchema))
+
+
+class SearchArgsSchema(ma.Schema):
+    q = ma.fields.String(required=True, validate=validate.Length(min=1, max=500))
+    limit = ma.fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
+    offset = ma.fields.Integer(load_default=0, validate=validate.Range(min=0, max=10_000))
+
+
+class SearchHitSchema(ma.Schema):
+    id = ma.fields.String()
+    version = ma.fields.Integer()
+    headline = ma.fields.String()
+    rubric = ma.fields.String(allow_none=True)
+    byline = ma.fields.String(allow_none=True)
+    language = ma.fields.String()
+    published_at = ma.fields.AwareDateTime(allow_none=True)
+    score = ma.fields.Float()
+    snippet = ma.fields.String(metadata={"description": "Safe HTML: matches in <mark>, all else escaped."})
+    links = ma.fields.Nested(LinksSchema)
+
+
+class SearchResultSchema(ma.Schema):
+    query = ma.fields.String()
+    results = ma.fields.List(ma.fields.Nested(SearchHitSchema))
+
+
+def utc(value: datetime | None) -> datetime | None:
+    return None if value is None else value.astimezone(UTC)

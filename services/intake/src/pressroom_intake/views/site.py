@@ -1,0 +1,28 @@
+"""Serve the first static-site outlet's folder at /site/, for convenience in development."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Blueprint, Response, send_from_directory
+
+from pressroom_intake.context import intake
+from pressroom_intake.problems import ProblemError
+
+blp = Blueprint("site", __name__, url_prefix="/site")
+
+
+@blp.get("/", defaults={"path": "index.html"})
+@blp.get("/<path:path>")
+def serve(path: str) -> Response:
+    folder = site_folder()
+    if folder is None:
+        raise ProblemError(404, "not-found", "Not Found", "No static_site outlet is configured.")
+    return send_from_directory(folder.resolve(), path)
+
+
+def site_folder() -> Path | None:
+    for outlet in intake().outlets:
+        if outlet.type == "static_site" and "path" in outlet.options:
+            return Path(str(outlet.options["path"]))
+    return None

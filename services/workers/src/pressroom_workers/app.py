@@ -1,0 +1,45 @@
+"""The worker-side Celery application factory."""
+
+from __future__ import annotations
+
+from typing import cast
+
+from celery import Celery, signals
+from celery.app.task import Task
+
+from pressroom_shared.celery_app import make_celery
+from pressroom_shared.config import Settings
+from pressroom_shared.db import make_engine, make_sessionmaker
+from pressroom_shared.logging import configure_logging
+from pressroom_shared.outlets_config import load_outlets
+from pressroom_shared.plugins import RenderContext
+from pressroom_workers.context import WorkerContext, build_outlets, build_renderers
+
+TASK_MODULES = [
+    "pressroom_workers.tasks.render",
+    "pressroom_workers.tasks.index",
+    "pressroom_workers.tasks.deliver",
+    "pressroom_workers.tasks.maintenance",
+]
+
+
+def create_worker_app(settings: Settings) -> Celery:
+    outlet_configs = load_outlets(settings)
+    app = make_celery(settings, [o.name for o in outlet_configs], main="pressroom_workers")
+    app.conf.include = TASK_MODULES
+    app.pressroom = WorkerContext(  # type: ignore[attr-defined]
+        settings=settings,
+        sessions=make_sessionmaker(make_engine(settings)),
+        renderers=build_renderers(),
+        outlets=build_outlets(outlet_configs, settings),
+        render_context=RenderContext(
+            site_url=settings.site_url, publisher_name=settings.publisher_name
+        ),
+    )
+    signals.setup_logging.connect(lambda **_: configure_logging(settings, "worker"), weak=False)
+    app.loader.import_default_modules()
+    return app
+
+
+def context_of(task: Task) -> WorkerContext:  # type: ignore[type-arg]
+    return cast(WorkerContext, task.app.pressroom)

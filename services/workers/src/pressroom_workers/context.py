@@ -1,0 +1,58 @@
+"""What tasks need, built once per worker process from Settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from pressroom_shared.config import Settings
+from pressroom_shared.outlets_config import OutletConfig
+from pressroom_shared.plugins import (
+    Outlet,
+    RenderContext,
+    Renderer,
+    load_outlet_types,
+    load_renderers,
+)
+from pressroom_shared.steps import RetryPolicy
+
+
+class UnknownOutletTypeError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class WorkerContext:
+    settings: Settings
+    sessions: sessionmaker[Session]
+    renderers: tuple[Renderer, ...]
+    outlets: dict[str, Outlet]
+    render_context: RenderContext
+
+    @property
+    def delivery_policy(self) -> RetryPolicy:
+        s = self.settings
+        return RetryPolicy(s.max_attempts, s.retry_base_seconds, s.retry_max_seconds)
+
+    @property
+    def stage_policy(self) -> RetryPolicy:
+        s = self.settings
+        return RetryPolicy(s.max_stage_attempts, s.retry_base_seconds, s.retry_max_seconds)
+
+
+def build_outlets(configs: list[OutletConfig], settings: Settings) -> dict[str, Outlet]:
+    types = load_outlet_types()
+    outlets = {}
+    for config in configs:
+        factory = types.get(config.type)
+        if factory is None:
+            raise UnknownOutletTypeError(
+                f"outlet {config.name!r}: unknown type {config.type!r} (known: {', '.join(sorted(types))})"
+            )
+        outlets[config.name] = factory(config, settings)
+    return outlets
+
+
+def build_renderers() -> tuple[Renderer, ...]:
+    return tuple(cls() for _, cls in sorted(load_renderers().items()))

@@ -1,0 +1,60 @@
+"""Load stored rows into the plain objects renderers and outlets work with."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from pressroom_shared.article import Article, ArticleContent, PubStatus
+from pressroom_shared.models import Article as ArticleRow
+from pressroom_shared.models import ArticleVersion
+from pressroom_shared.models import Rendition as RenditionRow
+from pressroom_shared.plugins import Rendition
+
+
+class MissingDataError(LookupError):
+    pass
+
+
+def load_article(session: Session, article_id: str, version: int) -> Article:
+    row = session.scalar(
+        select(ArticleVersion).where(
+            ArticleVersion.article_id == article_id, ArticleVersion.version == version
+        )
+    )
+    if row is None:
+        raise MissingDataError(f"article {article_id} has no version {version}")
+    head = session.get(ArticleRow, article_id)
+    assert head is not None
+    return Article(
+        id=article_id,
+        version=version,
+        slug=head.slug,
+        pubstatus=PubStatus(row.pubstatus),
+        first_created=head.created_at,
+        version_created=row.received_at,
+        content=ArticleContent(
+            headline=row.headline,
+            body_html=row.body_html,
+            body_text=row.body_text,
+            language=row.language,
+            byline=row.byline,
+            rubric=row.rubric,
+            tags=tuple(row.tags),
+            published_at=row.published_at,
+            urgency=row.urgency,
+            embargoed_until=row.embargoed_until,
+            correction_note=row.correction_note,
+            source_format=row.source_format,
+            extra=dict(row.extra),
+        ),
+    )
+
+
+def load_renditions(session: Session, article_id: str, version: int) -> dict[str, Rendition]:
+    rows = session.scalars(
+        select(RenditionRow).where(
+            RenditionRow.article_id == article_id, RenditionRow.version == version
+        )
+    ).all()
+    return {r.name: Rendition(r.name, r.media_type, r.content) for r in rows}

@@ -1,0 +1,145 @@
+"""Run one step: claim it, do its stage's work, record the outcome, send what follows.
+
+Tasks call `run_step` and nothing else, so the whole policy (leases, retries, supersession,
+follow-up messages) lives here and is tested with a real database but without Celery.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import structlog
+from celery import Celery
+from celery.exceptions import SoftTimeLimitExceeded
+
+from pressroom_shared.contracts import Stage
+from pressroom_shared.db import transaction
+from pressroom_shared.dispatch import send_steps
+from pressroom_shared.models import Step
+from pressroom_shared.plugins import DeliveryError, PermanentError, Receipt
+from pressroom_shared.steps import (
+    StepRef,
+    StepState,
+    cancel,
+    claim,
+    complete,
+    fail,
+    release_followers,
+)
+from pressroom_shared.timeutil import utcnow
+from pressroom_workers import stages
+from pressroom_workers.context import WorkerContext
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    state: str  # a StepState, or "skipped" when the step was not ours to run
+    detail: str = ""
+
+
+class LeaseLostError(RuntimeError):
+    pass
+
+
+def run_step(ctx: WorkerContext, app: Celery, stage: Stage, step_id: str) -> Outcome:
+    with transaction(ctx.sessions) as session:
+        step = claim(session, step_id, now=utcnow(), lease_seconds=ctx.settings.lease_seconds)
+    if step is None:
+        log.info("step.skipped", step_id=step_id, stage=str(stage))
+        return Outcome("skipped", "finished, not due, or owned by another worker")
+    if step.stage != stage:
+        raise ValueError(f"step {step_id} is a {step.stage} step, sent to the {stage} task")
+    structlog.contextvars.bind_contextvars(
+        step_id=step.id,
+        article_id=step.article_id,
+        version=step.version,
+        stage=step.stage,
+        outlet=step.outlet,
+    )
+    try:
+        return _attempt(ctx, app, step)
+    finally:
+        structlog.contextvars.unbind_contextvars(
+            "step_id", "article_id", "version", "stage", "outlet"
+        )
+
+
+def _attempt(ctx: WorkerContext, app: Celery, step: Step) -> Outcome:
+    follow: list[StepRef] = []
+    try:
+        if step.stage == Stage.DELIVER:
+            receipt = _deliver(ctx, step)
+            with transaction(ctx.sessions) as session:
+                if not complete(session, step, now=utcnow(), receipt=_receipt_data(receipt)):
+                    raise LeaseLostError(step.id)
+        else:
+            with transaction(ctx.sessions) as session:
+                if step.stage == Stage.RENDER:
+                    receipt = stages.render(session, step, ctx.renderers, ctx.render_context)
+                else:
+                    receipt = stages.index(session, step)
+                if not complete(session, step, now=utcnow(), receipt=_receipt_data(receipt)):
+                    raise LeaseLostError(step.id)
+                if step.stage == Stage.RENDER:
+                    follow = release_followers(session, step, now=utcnow())
+    except LeaseLostError:
+        log.warning("step.lease_lost")
+        return Outcome("skipped", "lease lost to another worker")
+    except stages.Superseded as exc:
+        with transaction(ctx.sessions) as session:
+            cancel(session, step, now=utcnow(), reason=f"superseded: {exc}")
+        log.info("step.superseded", reason=str(exc))
+        return Outcome(StepState.CANCELED, str(exc))
+    except DeliveryError as exc:
+        return _failed(ctx, app, step, exc.kind, str(exc), getattr(exc, "retry_after", None))
+    except SoftTimeLimitExceeded:
+        return _failed(ctx, app, step, "transient", "time limit exceeded", None)
+    except Exception as exc:
+        # A bug or a poison article: retried within the stage's budget, then failed for
+        # operators to see; never redelivered forever.
+        log.exception("step.crashed")
+        return _failed(ctx, app, step, "transient", f"{type(exc).__name__}: {exc}", None)
+    sent = send_steps(app, follow)
+    log.info("step.done", detail=receipt.detail, released=len(follow), sent=sent)
+    return Outcome(StepState.DONE, receipt.detail)
+
+
+def _deliver(ctx: WorkerContext, step: Step) -> Receipt:
+    outlet = ctx.outlets.get(step.outlet)
+    if outlet is None:
+        raise PermanentError(f"outlet {step.outlet!r} is not configured")
+    with ctx.sessions() as session:
+        delivery = stages.prepare_delivery(session, step, outlet)
+    return outlet.deliver(delivery)
+
+
+def _failed(
+    ctx: WorkerContext, app: Celery, step: Step, kind: str, error: str, retry_after: float | None
+) -> Outcome:
+    policy = ctx.delivery_policy if step.stage == Stage.DELIVER else ctx.stage_policy
+    short = ctx.settings.short_retry_max_seconds
+    with transaction(ctx.sessions) as session:
+        decision = fail(
+            session,
+            step,
+            now=utcnow(),
+            kind=kind,
+            error=error,
+            policy=policy,
+            retry_after=retry_after,
+            short_retry_max=short,
+        )
+    if decision is None:
+        return Outcome("skipped", "lease lost to another worker")
+    log.warning(
+        "step.failed", kind=kind, error=error, state=str(decision.state), retry_in=decision.retry_in
+    )
+    if decision.retry_in is not None and decision.retry_in <= short:
+        send_steps(app, [StepRef.of(step)], countdown=decision.retry_in)
+    return Outcome(decision.state, error)
+
+
+def _receipt_data(receipt: Receipt) -> dict[str, object]:
+    return {"detail": receipt.detail, **receipt.data}

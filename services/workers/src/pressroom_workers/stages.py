@@ -1,0 +1,109 @@
+"""What each stage does to one claimed step. Plain functions over a session: no Celery here."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from pressroom_shared import search
+from pressroom_shared.article import Event, PubStatus
+from pressroom_shared.models import Rendition as RenditionRow
+from pressroom_shared.models import Step
+from pressroom_shared.plugins import (
+    Delivery,
+    Outlet,
+    PermanentError,
+    Receipt,
+    RenderContext,
+    Renderer,
+)
+from pressroom_shared.steps import StepState
+from pressroom_workers.loading import load_article, load_renditions
+
+
+class Superseded(Exception):  # noqa: N818 - an outcome, not an error
+    """A newer version already reached this outlet; this older one must not overwrite it."""
+
+
+def render(
+    session: Session, step: Step, renderers: tuple[Renderer, ...], context: RenderContext
+) -> Receipt:
+    article = load_article(session, step.article_id, step.version)
+    renditions = [renderer.render(article, context) for renderer in renderers]
+    # Re-rendering (a retry, a duplicate message) replaces what an earlier attempt wrote.
+    session.execute(
+        delete(RenditionRow).where(
+            RenditionRow.article_id == step.article_id, RenditionRow.version == step.version
+        )
+    )
+    session.add_all(
+        RenditionRow(
+            article_id=step.article_id,
+            version=step.version,
+            name=r.name,
+            media_type=r.media_type,
+            content=r.content,
+        )
+        for r in renditions
+    )
+    return Receipt(
+        detail=f"{len(renditions)} renditions", data={"renditions": [r.name for r in renditions]}
+    )
+
+
+def index(session: Session, step: Step) -> Receipt:
+    article = load_article(session, step.article_id, step.version)
+    if article.pubstatus is PubStatus.CANCELED:
+        search.remove_document(session, article.id)
+        return Receipt(detail="removed from the index")
+    content = article.content
+    search.index_document(
+        session,
+        article_id=article.id,
+        version=article.version,
+        language=content.language,
+        headline=content.headline,
+        body_text=content.body_text,
+        rubric=content.rubric,
+        byline=content.byline,
+        published_at=content.published_at,
+    )
+    return Receipt(detail="indexed")
+
+
+def prepare_delivery(session: Session, step: Step, outlet: Outlet) -> Delivery:
+    """Everything the outlet needs, read before the (slow, remote) delivery itself."""
+    newer = session.scalar(
+        select(Step.version).where(
+            Step.article_id == step.article_id,
+            Step.outlet == step.outlet,
+            Step.stage == step.stage,
+            Step.version > step.version,
+            Step.state == StepState.DONE,
+        )
+    )
+    if newer is not None:
+        raise Superseded(f"version {newer} already delivered")
+    renditions = load_renditions(session, step.article_id, step.version)
+    if missing := outlet.requires - renditions.keys():
+        raise PermanentError(f"renditions missing: {', '.join(sorted(missing))}")
+    previous = session.scalar(
+        select(Step.receipt)
+        .where(
+            Step.article_id == step.article_id,
+            Step.outlet == step.outlet,
+            Step.stage == step.stage,
+            Step.version < step.version,
+            Step.state == StepState.DONE,
+        )
+        .order_by(Step.version.desc())
+        .limit(1)
+    )
+    return Delivery(
+        id=f"dlv_{step.id.replace('-', '')}",
+        event=Event(step.event),
+        article=load_article(session, step.article_id, step.version),
+        renditions=renditions,
+        attempt=step.attempts,
+        previous_receipt=previous or {},
+    )

@@ -1,0 +1,1 @@
+"""Pressroom's common library: settings, the wire contract, storage and the plug-in protocols."""

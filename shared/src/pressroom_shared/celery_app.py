@@ -1,0 +1,68 @@
+"""The Celery application both sides share: intake only sends by name; workers add the tasks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import timedelta
+
+from celery import Celery
+from kombu import Queue
+
+from pressroom_shared.config import Settings
+from pressroom_shared.contracts import MAINTENANCE_QUEUE, TASK_SWEEP, all_queues
+
+
+def make_celery(settings: Settings, outlets: Iterable[str], *, main: str = "pressroom") -> Celery:
+    if not settings.redis_url:
+        raise ValueError("PRESSROOM_REDIS_URL is not set (`pressroom run` starts a Redis itself)")
+    app = Celery(main, broker=settings.redis_url, set_as_current=False)
+    transport = {
+        "visibility_timeout": settings.visibility_timeout_seconds,
+        # The first queue a worker lists (the urgent lane) is polled first, every time.
+        "queue_order_strategy": "priority",
+    }
+    app.conf.update(
+        task_queues=[Queue(name, routing_key=name) for name in all_queues(outlets)],
+        task_default_queue=MAINTENANCE_QUEUE,
+        # A typo in a queue name fails loudly instead of creating a queue nobody consumes.
+        task_create_missing_queues=False,
+        task_ignore_result=True,
+        result_backend=None,
+        task_acks_late=True,
+        # With acks_late, a worker killed mid-task leaves the message to be delivered again;
+        # the step lease in the database makes the repeat harmless.
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        worker_cancel_long_running_tasks_on_connection_loss=True,
+        task_time_limit=settings.task_time_limit_seconds,
+        # The soft limit lets a step record its failure before the hard kill.
+        task_soft_time_limit=max(settings.task_time_limit_seconds * 0.8, settings.task_time_limit_seconds - 10),
+        broker_transport_options=transport,
+        visibility_timeout=settings.visibility_timeout_seconds,
+        broker_connection_retry_on_startup=True,
+        # Intake must answer quickly even when Redis is away: the article is already committed
+        # and the sweeper sends its work later, so a failed publish is not an error.
+        broker_connection_timeout=2.0,
+        task_publish_retry_policy={
+            "max_retries": 2,
+            "interval_start": 0,
+            "interval_step": 0.2,
+            "interval_max": 0.5,
+        },
+        task_serializer="json",
+        accept_content=["json"],
+        worker_send_task_events=True,
+        task_send_sent_event=True,
+        worker_hijack_root_logger=False,
+        beat_schedule={
+            "sweep": {
+                "task": TASK_SWEEP,
+                "schedule": timedelta(seconds=settings.sweep_interval_seconds),
+                "options": {
+                    "queue": MAINTENANCE_QUEUE,
+                    "expires": settings.sweep_interval_seconds * 2,
+                },
+            }
+        },
+    )
+    return app

@@ -1,0 +1,159 @@
+"""The one place that reads the environment.
+
+Every option is declared here with its variable name, default and a doc line (antenna's
+self-documenting config); `pressroom config-docs` prints them for the README.
+Factories take a `Settings`; tests build one directly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union, get_args, get_origin, get_type_hints
+
+PREFIX = "PRESSROOM_"
+
+
+class ConfigError(ValueError):
+    """One or more PRESSROOM_* variables are invalid; the message lists every one."""
+
+
+def option(default: Any, doc: str) -> Any:
+    return field(default=default, metadata={"doc": doc})
+
+
+@dataclass(frozen=True)
+class Settings:
+    var_dir: Path = option(Path("var"), "Folder for local state: SQLite file, embedded Redis, site.")
+    database_url: str = option(
+        "", "SQLAlchemy URL. Empty: SQLite at VAR_DIR/pressroom.db. PostgreSQL: postgresql+psycopg://..."
+    )
+    redis_url: str = option(
+        "", "Redis for the Celery broker and rate limits. Empty: `pressroom run` starts its own."
+    )
+    outlets_file: Path | None = option(
+        None, "TOML file with one [outlets.NAME] table per outlet. Unset: one static site."
+    )
+    site_url: str = option(
+        "http://127.0.0.1:8000/site", "Canonical base URL of the newsroom's web site (page links)."
+    )
+    publisher_name: str = option("Pressroom", "Publisher name shown in pages, feeds and ninjs.")
+    max_request_bytes: int = option(1_048_576, "Largest accepted request body (413 above it).")
+    max_headline_chars: int = option(300, "Longest accepted headline.")
+    max_body_chars: int = option(200_000, "Longest accepted body, in characters of text.")
+    max_tags: int = option(50, "Most tags on one article.")
+    max_attempts: int = option(8, "Attempts per delivery before it is marked failed.")
+    max_stage_attempts: int = option(5, "Attempts for render and index before failing.")
+    retry_base_seconds: float = option(2.0, "First retry delay; doubles each attempt, with jitter.")
+    retry_max_seconds: float = option(3600.0, "Longest delay between two attempts.")
+    short_retry_max_seconds: float = option(
+        60.0, "Retries due sooner than this ride a Celery countdown; later ones the sweeper."
+    )
+    lease_seconds: float = option(
+        120.0, "How long a worker owns a step it claimed; an expired lease is re-driven."
+    )
+    sweep_interval_seconds: float = option(
+        5.0, "How often the scheduler re-drives due, lost or stuck work."
+    )
+    redrive_after_seconds: float = option(
+        30.0, "A queued step not started after this long is queued again by the sweeper."
+    )
+    task_time_limit_seconds: int = option(90, "Hard time limit of one task run.")
+    visibility_timeout_seconds: int = option(
+        600, "Redis visibility timeout; must exceed the time limit and the longest countdown."
+    )
+    http_timeout_seconds: float = option(10.0, "Connect/read timeout for outbound HTTP.")
+    idempotency_ttl_seconds: int = option(86_400, "How long an Idempotency-Key is remembered.")
+    log_level: str = option("INFO", "Log level for every process.")
+    log_json: bool = option(True, "JSON log lines (false: human-readable console lines).")
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.lease_seconds < self.task_time_limit_seconds:
+            problems.append(
+                "PRESSROOM_LEASE_SECONDS must be at least PRESSROOM_TASK_TIME_LIMIT_SECONDS, "
+                "or a running step could be taken over by a second worker"
+            )
+        if self.visibility_timeout_seconds <= self.task_time_limit_seconds + self.short_retry_max_seconds:
+            problems.append(
+                "PRESSROOM_VISIBILITY_TIMEOUT_SECONDS must exceed the task time limit plus "
+                "PRESSROOM_SHORT_RETRY_MAX_SECONDS, or Redis redelivers messages still in use"
+            )
+        if problems:
+            raise ConfigError("invalid settings: " + "; ".join(problems))
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.var_dir / 'pressroom.db').resolve()}"
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        environ = os.environ if environ is None else environ
+        hints = get_type_hints(cls)
+        values: dict[str, Any] = {}
+        errors: list[str] = []
+        for f in dataclasses.fields(cls):
+            name = PREFIX + f.name.upper()
+            if name not in environ:
+                continue
+            try:
+                values[f.name] = _coerce(hints[f.name], environ[name])
+            except ValueError as exc:
+                errors.append(f"{name}: {exc}")
+        if errors:
+            raise ConfigError("invalid settings: " + "; ".join(errors))
+        return cls(**values)
+
+    @classmethod
+    def documentation(cls) -> list[tuple[str, str, str]]:
+        """(variable, default, doc) for every option."""
+        rows = []
+        for f in dataclasses.fields(cls):
+            default = "" if f.default is None else str(f.default)
+            rows.append((PREFIX + f.name.upper(), default, f.metadata["doc"]))
+        return rows
+
+    def to_env(self) -> dict[str, str]:
+        """The variables that rebuild these settings in a child process."""
+        env = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if value is None:
+                continue
+            env[PREFIX + f.name.upper()] = str(value).lower() if isinstance(value, bool) else str(value)
+        return env
+
+
+def _coerce(hint: Any, raw: str) -> Any:
+    if get_origin(hint) in (Union, types.UnionType):
+        args = [a for a in get_args(hint) if a is not type(None)]
+        if raw == "":
+            return None
+        hint = args[0]
+    if hint is bool:
+        lowered = raw.strip().lower()
+        if lowered in {"1", "true", "yes", "on"}:
+            return True
+        if lowered in {"0", "false", "no", "off"}:
+            return False
+        raise ValueError(f"expected true or false, got {raw!r}")
+    if hint is int:
+        try:
+            return int(raw)
+        except ValueError:
+            raise ValueError(f"expected an integer, got {raw!r}") from None
+    if hint is float:
+        try:
+            return float(raw)
+        except ValueError:
+            raise ValueError(f"expected a number, got {raw!r}") from None
+    if hint is Path:
+        return Path(raw)
+    return raw

@@ -1,0 +1,34 @@
+"""Sending step messages: always after the transaction that recorded the step has committed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import structlog
+from celery import Celery
+
+from pressroom_shared.contracts import TASK_BY_STAGE, queue_name
+from pressroom_shared.steps import StepRef
+
+log = structlog.get_logger(__name__)
+
+
+def send_steps(app: Celery, refs: Iterable[StepRef], *, countdown: float | None = None) -> int:
+    """Publish one message per step; returns how many went out.
+
+    A failure is logged, not raised: the step is in the database and the sweeper re-drives it.
+    """
+    sent = 0
+    for ref in refs:
+        try:
+            app.send_task(
+                TASK_BY_STAGE[ref.stage],
+                kwargs={"step_id": ref.id},
+                queue=queue_name(ref.stage, ref.lane, ref.outlet),
+                countdown=countdown,
+            )
+        except Exception as exc:  # kombu raises many kinds; all mean "not sent now"
+            log.warning("step.send_failed", step_id=ref.id, stage=str(ref.stage), error=str(exc))
+        else:
+            sent += 1
+    return sent

@@ -1,0 +1,222 @@
+"""Tables. The database is the source of truth; Redis only carries step ids."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+from pressroom_shared.timeutil import utcnow
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every backend (SQLite has no time zones and returns naive values)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[str]: JSON}
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    scopes: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None]
+
+    @property
+    def scope_set(self) -> frozenset[str]:
+        return frozenset(s for s in self.scopes.split(",") if s)
+
+
+class Article(Base):
+    __tablename__ = "articles"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    slug: Mapped[str] = mapped_column(String(200))
+    current_version: Mapped[int] = mapped_column(Integer)
+    pubstatus: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    versions: Mapped[list[ArticleVersion]] = relationship(
+        back_populates="article", order_by="ArticleVersion.version"
+    )
+
+
+class ArticleVersion(Base):
+    __tablename__ = "article_versions"
+    __table_args__ = (UniqueConstraint("article_id", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    article_id: Mapped[str] = mapped_column(ForeignKey("articles.id"), index=True)
+    version: Mapped[int]
+    event: Mapped[str] = mapped_column(String(16))
+    pubstatus: Mapped[str] = mapped_column(String(16))
+    headline: Mapped[str] = mapped_column(Text)
+    body_html: Mapped[str] = mapped_column(Text)
+    body_text: Mapped[str] = mapped_column(Text)
+    language: Mapped[str] = mapped_column(String(35))
+    byline: Mapped[str | None] = mapped_column(String(300))
+    rubric: Mapped[str | None] = mapped_column(String(200))
+    tags: Mapped[list[str]] = mapped_column(default=list)
+    published_at: Mapped[datetime | None]
+    urgency: Mapped[int | None]
+    embargoed_until: Mapped[datetime | None]
+    correction_note: Mapped[str | None] = mapped_column(Text)
+    source_format: Mapped[str] = mapped_column(String(20))
+    warnings: Mapped[list[str]] = mapped_column(default=list)
+    extra: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    article: Mapped[Article] = relationship(back_populates="versions")
+
+
+class Rendition(Base):
+    """A renderer's output for one article version, read by the outlets."""
+
+    __tablename__ = "renditions"
+    __table_args__ = (UniqueConstraint("article_id", "version", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    article_id: Mapped[str] = mapped_column(ForeignKey("articles.id"), index=True)
+    version: Mapped[int]
+    name: Mapped[str] = mapped_column(String(40))
+    media_type: Mapped[str] = mapped_column(String(100))
+    content: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Step(Base):
+    """One unit of pipeline work for one article version: render, index, or deliver to one outlet.
+
+    A step is claimed with a conditional UPDATE and a lease, so a duplicate message, a redelivery
+    after a crash or the sweeper's re-drive never runs it twice at once, and a finished step is
+    never run again.
+    """
+
+    __tablename__ = "steps"
+    __table_args__ = (
+        UniqueConstraint("article_id", "version", "stage", "outlet"),
+        Index("ix_steps_state_due", "state", "next_attempt_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    article_id: Mapped[str] = mapped_column(ForeignKey("articles.id"), index=True)
+    version: Mapped[int]
+    stage: Mapped[str] = mapped_column(String(16))
+    outlet: Mapped[str] = mapped_column(String(40), default="")
+    event: Mapped[str] = mapped_column(String(16))
+    lane: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    error_kind: Mapped[str | None] = mapped_column(String(16))
+    next_attempt_at: Mapped[datetime | None]
+    lease_expires_at: Mapped[datetime | None]
+    enqueued_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    finished_at: Mapped[datetime | None]
+    receipt: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    attempt_log: Mapped[list[StepAttempt]] = relationship(
+        back_populates="step", order_by="StepAttempt.number"
+    )
+
+
+class StepAttempt(Base):
+    """Every attempt of a step, for operators: when, how it ended, and why."""
+
+    __tablename__ = "step_attempts"
+    __table_args__ = (UniqueConstraint("step_id", "number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    step_id: Mapped[str] = mapped_column(ForeignKey("steps.id"), index=True)
+    number: Mapped[int]
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    error: Mapped[str | None] = mapped_column(Text)
+
+    step: Mapped[Step] = relationship(back_populates="attempt_log")
+
+
+class IdempotencyRecord(Base):
+    """An Idempotency-Key seen from one API key, with the response it got."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("api_key_id", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    api_key_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id"))
+    key: Mapped[str] = mapped_column(String(255))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16))  # in_flight | done
+    response_status: Mapped[int | None]
+    response_body: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    response_location: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+
+
+class SearchDocument(Base):
+    """The searchable form of an article's current version.
+
+    SQLite adds an FTS5 table `search_fts` of stemmed text; PostgreSQL adds a `tsv` tsvector
+    column with a GIN index (both in the migration, as neither is portable DDL).
+    """
+
+    __tablename__ = "search_documents"
+
+    article_id: Mapped[str] = mapped_column(ForeignKey("articles.id"), primary_key=True)
+    version: Mapped[int]
+    language: Mapped[str] = mapped_column(String(35))
+    headline: Mapped[str] = mapped_column(Text)
+    body_text: Mapped[str] = mapped_column(Text)
+    rubric: Mapped[str | None] = mapped_column(String(200))
+    byline: Mapped[str | None] = mapped_column(String(300))
+    published_at: Mapped[datetime | None]
+    indexed_at: Mapped[datetime] = mapped_column(default=utcnow)

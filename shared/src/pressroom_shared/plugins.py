@@ -1,0 +1,110 @@
+"""The two plug-in kinds, Renderer and Outlet, and how they are found.
+
+Plug-ins are classes registered as entry points (groups `pressroom.renderers` and
+`pressroom.outlets`); nothing registers itself as an import side effect. Every plug-in passes
+the shared contract tests in tests/contract/.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+from pressroom_shared.article import Article, Event
+from pressroom_shared.config import Settings
+from pressroom_shared.outlets_config import OutletConfig
+
+RENDERER_GROUP = "pressroom.renderers"
+OUTLET_GROUP = "pressroom.outlets"
+
+
+@dataclass(frozen=True)
+class RenderContext:
+    site_url: str  # canonical base URL of the newsroom's site, no trailing slash
+    publisher_name: str
+
+    def article_url(self, article: Article) -> str:
+        return f"{self.site_url.rstrip('/')}/articles/{article.slug}.html"
+
+
+@dataclass(frozen=True)
+class Rendition:
+    name: str  # the renderer's name
+    media_type: str
+    content: str
+
+
+@runtime_checkable
+class Renderer(Protocol):
+    name: ClassVar[str]
+    media_type: ClassVar[str]
+
+    def render(self, article: Article, context: RenderContext) -> Rendition: ...
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What an outlet is asked to do: carry `event` for this article version."""
+
+    id: str  # stable across retries; receivers dedupe on it (Standard Webhooks' webhook-id)
+    event: Event
+    article: Article
+    renditions: Mapping[str, Rendition]
+    attempt: int
+    previous_receipt: Mapping[str, Any] = field(default_factory=dict)  # from the earlier version
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What an outlet reports on success; `data` is kept (e.g. a remote message id)."""
+
+    detail: str
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+
+class DeliveryError(Exception):
+    kind: ClassVar[str] = "error"
+
+
+class TransientError(DeliveryError):
+    """Worth retrying: network trouble, 5xx, 429. `retry_after` honours the remote's wish."""
+
+    kind = "transient"
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PermanentError(DeliveryError):
+    """Retrying cannot help: the remote rejected the content (4xx), or it cannot be rendered."""
+
+    kind = "permanent"
+
+
+class OutcomeUnknownError(DeliveryError):
+    """The request may or may not have taken effect, and the outlet cannot dedupe a resend."""
+
+    kind = "unknown"
+
+
+@runtime_checkable
+class Outlet(Protocol):
+    type_name: ClassVar[str]  # == entry-point name == `type` in the outlets file
+    requires: ClassVar[frozenset[str]]  # renditions it reads
+
+    def deliver(self, delivery: Delivery) -> Receipt: ...
+
+
+class OutletFactory(Protocol):
+    def __call__(self, config: OutletConfig, settings: Settings) -> Outlet: ...
+
+
+def load_renderers() -> dict[str, type[Renderer]]:
+    return {ep.name: ep.load() for ep in importlib.metadata.entry_points(group=RENDERER_GROUP)}
+
+
+def load_outlet_types() -> dict[str, OutletFactory]:
+    return {ep.name: ep.load() for ep in importlib.metadata.entry_points(group=OUTLET_GROUP)}

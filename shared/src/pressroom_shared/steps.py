@@ -1,0 +1,303 @@
+"""The step state machine: plan, claim, finish, retry and re-drive pipeline work.
+
+Every transition is a conditional UPDATE, so two workers (a duplicate message, a redelivery after
+a crash, a re-drive by the sweeper) can never both own a step, and a finished step never runs
+again. This is what makes late-acked Celery tasks safe to repeat.
+
+    pending ──claim──▶ in_progress ──▶ done
+       ▲                 │  │  └────▶ failed   (permanent error, or the attempt budget spent)
+       │                 │  └───────▶ unknown  (the outcome cannot be known; operators decide)
+       └── retrying ◀────┘ (transient error: due again after a jittered, capped backoff)
+    pending/retrying ──▶ canceled (superseded by a newer version, or an operator's action)
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy.orm import Session, aliased
+
+from pressroom_shared.contracts import Lane, Stage
+from pressroom_shared.models import Step, StepAttempt
+
+
+class StepState(StrEnum):
+    PENDING = "pending"
+    IN_PROGRESS = "in_progress"
+    DONE = "done"
+    RETRYING = "retrying"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+    CANCELED = "canceled"
+
+
+FINISHED = frozenset({StepState.DONE, StepState.FAILED, StepState.UNKNOWN, StepState.CANCELED})
+
+
+@dataclass(frozen=True)
+class StepRef:
+    """What a queue message needs: the id, and where to send it."""
+
+    id: str
+    stage: Stage
+    lane: Lane
+    outlet: str = ""
+
+    @classmethod
+    def of(cls, step: Step) -> StepRef:
+        return cls(step.id, Stage(step.stage), Lane(step.lane), step.outlet)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int
+    base_seconds: float
+    max_seconds: float
+
+    def delay(self, attempt: int, retry_after: float | None = None) -> float:
+        """Exponential backoff with equal jitter, capped, and never sooner than Retry-After."""
+        ceiling = min(self.max_seconds, self.base_seconds * 2 ** max(attempt - 1, 0))
+        delay = ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311 - jitter, not crypto
+        if retry_after is not None:
+            delay = max(delay, retry_after)
+        return min(delay, self.max_seconds)
+
+
+def new_step(
+    *, article_id: str, version: int, stage: Stage, event: str, lane: Lane, outlet: str = ""
+) -> Step:
+    return Step(
+        id=str(uuid.uuid4()),
+        article_id=article_id,
+        version=version,
+        stage=str(stage),
+        outlet=outlet,
+        event=event,
+        lane=str(lane),
+        state=StepState.PENDING,
+        attempts=0,
+        receipt={},
+    )
+
+
+def plan_version(
+    session: Session,
+    *,
+    article_id: str,
+    version: int,
+    event: str,
+    lane: Lane,
+    outlets: list[str],
+    now: datetime,
+) -> list[StepRef]:
+    """Record all work for a new version in the caller's transaction; returns what to send now.
+
+    Only the render step is sent at once: index and delivery steps wait for it, and the render
+    task sends them when it is done.
+    """
+    render = new_step(
+        article_id=article_id, version=version, stage=Stage.RENDER, event=event, lane=lane
+    )
+    render.enqueued_at = now
+    steps = [
+        render,
+        new_step(article_id=article_id, version=version, stage=Stage.INDEX, event=event, lane=lane),
+        *(
+            new_step(
+                article_id=article_id,
+                version=version,
+                stage=Stage.DELIVER,
+                event=event,
+                lane=lane,
+                outlet=outlet,
+            )
+            for outlet in outlets
+        ),
+    ]
+    session.add_all(steps)
+    return [StepRef.of(render)]
+
+
+def _render_done() -> object:
+    render = aliased(Step)
+    return or_(
+        Step.stage == Stage.RENDER,
+        exists().where(
+            render.article_id == Step.article_id,
+            render.version == Step.version,
+            render.stage == Stage.RENDER,
+            render.state == StepState.DONE,
+        ),
+    )
+
+
+def _runnable(now: datetime) -> object:
+    return and_(
+        or_(
+            and_(
+                Step.state.in_([StepState.PENDING, StepState.RETRYING]),
+                or_(Step.next_attempt_at.is_(None), Step.next_attempt_at <= now),
+            ),
+            and_(Step.state == StepState.IN_PROGRESS, Step.lease_expires_at < now),
+        ),
+        _render_done(),
+    )
+
+
+def claim(session: Session, step_id: str, *, now: datetime, lease_seconds: float) -> Step | None:
+    """Take a step if it is runnable now; None if another worker has it or it is finished."""
+    result = session.execute(
+        update(Step)
+        .where(Step.id == step_id, _runnable(now))
+        .values(
+            state=StepState.IN_PROGRESS,
+            attempts=Step.attempts + 1,
+            lease_expires_at=now + timedelta(seconds=lease_seconds),
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    step = session.get(Step, step_id, populate_existing=True)
+    assert step is not None
+    session.add(StepAttempt(step_id=step.id, number=step.attempts, started_at=now))
+    return step
+
+
+def _finish_attempt(session: Session, step: Step, *, now: datetime, outcome: str, error: str | None) -> bool:
+    """Close the attempt this worker owns; False when the lease was lost to another worker."""
+    result = session.execute(
+        update(Step)
+        .where(
+            Step.id == step.id,
+            Step.state == StepState.IN_PROGRESS,
+            Step.attempts == step.attempts,
+        )
+        .values(updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(
+        update(StepAttempt)
+        .where(StepAttempt.step_id == step.id, StepAttempt.number == step.attempts)
+        .values(finished_at=now, outcome=outcome, error=error)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1  # type: ignore[attr-defined,no-any-return]
+
+
+def complete(session: Session, step: Step, *, now: datetime, receipt: dict[str, object]) -> bool:
+    if not _finish_attempt(session, step, now=now, outcome="done", error=None):
+        return False
+    session.execute(
+        update(Step)
+        .where(Step.id == step.id)
+        .values(
+            state=StepState.DONE,
+            finished_at=now,
+            lease_expires_at=None,
+            next_attempt_at=None,
+            receipt=receipt,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return True
+
+
+def cancel(session: Session, step: Step, *, now: datetime, reason: str) -> bool:
+    if not _finish_attempt(session, step, now=now, outcome="canceled", error=reason):
+        return False
+    session.execute(
+        update(Step)
+        .where(Step.id == step.id)
+        .values(state=StepState.CANCELED, finished_at=now, lease_expires_at=None, last_error=reason)
+        .execution_options(synchronize_session=False)
+    )
+    return True
+
+
+@dataclass(frozen=True)
+class FailureDecision:
+    state: StepState
+    retry_in: float | None  # seconds, when state is RETRYING
+
+
+def fail(
+    session: Session,
+    step: Step,
+    *,
+    now: datetime,
+    kind: str,
+    error: str,
+    policy: RetryPolicy,
+    retry_after: float | None = None,
+    short_retry_max: float,
+) -> FailureDecision | None:
+    """Record a failed attempt and decide what follows; None when the lease was lost.
+
+    `kind` is "transient" (retry while the budget lasts), "permanent" or "unknown".
+    A retry due within `short_retry_max` seconds is sent at once with a countdown (and marked
+    enqueued for that moment); a later one is left to the sweeper, since long Celery countdowns
+    break with Redis' visibility timeout.
+    """
+    if not _finish_attempt(session, step, now=now, outcome=kind, error=error):
+        return None
+    if kind == "transient" and step.attempts < policy.max_attempts:
+        delay = policy.delay(step.attempts, retry_after)
+        due = now + timedelta(seconds=delay)
+        decision = FailureDecision(StepState.RETRYING, delay)
+        values: dict[str, object] = {
+            "state": StepState.RETRYING,
+            "next_attempt_at": due,
+            "enqueued_at": due if delay <= short_retry_max else None,
+        }
+    else:
+        state = StepState.UNKNOWN if kind == "unknown" else StepState.FAILED
+        decision = FailureDecision(state, None)
+        values = {"state": state, "finished_at": now, "next_attempt_at": None}
+    session.execute(
+        update(Step)
+        .where(Step.id == step.id)
+        .values(last_error=error, error_kind=kind, lease_expires_at=None, **values)
+        .execution_options(synchronize_session=False)
+    )
+    return decision
+
+
+def release_followers(session: Session, render_step: Step, *, now: datetime) -> list[StepRef]:
+    """After a render: the index and delivery steps of that version become sendable."""
+    followers = session.scalars(
+        select(Step).where(
+            Step.article_id == render_step.article_id,
+            Step.version == render_step.version,
+            Step.stage != Stage.RENDER,
+            Step.state == StepState.PENDING,
+        )
+    ).all()
+    for step in followers:
+        step.enqueued_at = now
+    return [StepRef.of(step) for step in followers]
+
+
+def take_due(session: Session, *, now: datetime, redrive_after: float, limit: int = 500) -> list[StepRef]:
+    """The sweeper's query: runnable steps whose message is missing, lost or stale.
+
+    Covers a publish that failed after commit, a message lost with Redis, a worker killed
+    mid-step (its lease expires), and retries too far ahead for a Celery countdown.
+    """
+    stale = now - timedelta(seconds=redrive_after)
+    steps = session.scalars(
+        select(Step)
+        .where(_runnable(now), or_(Step.enqueued_at.is_(None), Step.enqueued_at < stale))
+        .order_by(Step.lane.desc(), Step.created_at)  # desc: "urgent" before "normal"
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    ).all()
+    for step in steps:
+        step.enqueued_at = now
+    return [StepRef.of(step) for step in steps]

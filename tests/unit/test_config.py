@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pressroom_shared.config import ConfigError, Settings
+
+
+def test_defaults_need_no_environment() -> None:
+    settings = Settings.from_env({})
+    assert settings.redis_url == ""
+    assert settings.effective_database_url.startswith("sqlite:///")
+    assert settings.effective_database_url.endswith("var/pressroom.db")
+
+
+def test_values_are_read_and_typed() -> None:
+    settings = Settings.from_env(
+        {
+            "PRESSROOM_DATABASE_URL": "postgresql+psycopg://db/pressroom",
+            "PRESSROOM_MAX_TAGS": "7",
+            "PRESSROOM_RETRY_BASE_SECONDS": "0.5",
+            "PRESSROOM_LOG_JSON": "false",
+            "PRESSROOM_OUTLETS_FILE": "/etc/outlets.toml",
+            "UNRELATED": "x",
+        }
+    )
+    assert settings.effective_database_url == "postgresql+psycopg://db/pressroom"
+    assert settings.max_tags == 7
+    assert settings.retry_base_seconds == 0.5
+    assert settings.log_json is False
+    assert settings.outlets_file == Path("/etc/outlets.toml")
+
+
+def test_every_bad_value_is_reported_at_once() -> None:
+    with pytest.raises(ConfigError) as excinfo:
+        Settings.from_env({"PRESSROOM_MAX_TAGS": "many", "PRESSROOM_LOG_JSON": "perhaps"})
+    assert "PRESSROOM_MAX_TAGS" in str(excinfo.value)
+    assert "PRESSROOM_LOG_JSON" in str(excinfo.value)
+
+
+def test_settings_survive_the_trip_to_a_child_process() -> None:
+    settings = Settings(redis_url="redis://x:1/0", max_tags=3, log_json=False, outlets_file=Path("o.toml"))
+    assert Settings.from_env(settings.to_env()) == settings
+
+
+def test_every_option_is_documented() -> None:
+    rows = Settings.documentation()
+    assert len(rows) == len({name for name, _, _ in rows})
+    assert all(name.startswith("PRESSROOM_") and doc for name, _, doc in rows)
+
+
+def test_inconsistent_timeouts_are_refused() -> None:
+    with pytest.raises(ConfigError, match="LEASE_SECONDS"):
+        Settings(lease_seconds=10, task_time_limit_seconds=60)
+    with pytest.raises(ConfigError, match="VISIBILITY_TIMEOUT"):
+        Settings(visibility_timeout_seconds=100, task_time_limit_seconds=90, short_retry_max_seconds=60)
+
+
+def test_the_readme_lists_every_setting() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    missing = [name for name, _, _ in Settings.documentation() if f"`{name}`" not in readme]
+    assert not missing, f"README.md lacks {missing}: paste `pressroom config-docs`"
