@@ -211,7 +211,10 @@ class SearchDocument(Base):
 
     __tablename__ = "search_documents"
 
-    article_id: Mapped[str] = mapped_column(ForeignKey("articles.id"), primary_key=True)
+    # An INTEGER PRIMARY KEY is SQLite's rowid itself, so the FTS rows that point at it stay
+    # right through a VACUUM (an implicit rowid may be renumbered).
+    id: Mapped[int] = mapped_column(primary_key=True)
+    article_id: Mapped[str] = mapped_column(ForeignKey("articles.id"), unique=True)
     version: Mapped[int]
     language: Mapped[str] = mapped_column(String(35))
     headline: Mapped[str] = mapped_column(Text)

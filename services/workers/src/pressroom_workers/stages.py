@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 
 from pressroom_shared import search
 from pressroom_shared.article import Event, PubStatus
+from pressroom_shared.models import Article as ArticleRow
 from pressroom_shared.models import Rendition as RenditionRow
 from pressroom_shared.models import Step
 from pressroom_shared.plugins import (
@@ -53,7 +54,9 @@ def render(
 
 def index(session: Session, step: Step) -> Receipt:
     article = load_article(session, step.article_id, step.version)
-    if article.pubstatus is PubStatus.CANCELED:
+    head = session.get(ArticleRow, step.article_id)
+    # A kill wins over a late index of an earlier version: the index keeps no tombstone.
+    if article.pubstatus is PubStatus.CANCELED or (head is not None and head.pubstatus == PubStatus.CANCELED):
         search.remove_document(session, article.id)
         return Receipt(detail="removed from the index")
     content = article.content

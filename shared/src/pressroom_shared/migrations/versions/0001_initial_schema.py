@@ -113,6 +113,7 @@ def upgrade() -> None:
 
     op.create_table(
         "search_documents",
+        sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("article_id", sa.String(length=36), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("language", sa.String(length=35), nullable=False),
@@ -125,7 +126,8 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["article_id"], ["articles.id"], name=op.f("fk_search_documents_article_id_articles")
         ),
-        sa.PrimaryKeyConstraint("article_id", name=op.f("pk_search_documents")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_search_documents")),
+        sa.UniqueConstraint("article_id", name=op.f("uq_search_documents_article_id")),
     )
     op.create_table(
         "steps",
