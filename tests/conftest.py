@@ -80,7 +80,7 @@ def write_outlets(folder: Path, receiver: WebhookReceiver | None) -> Path:
     text = f"""
         [outlets.site]
         type = "static_site"
-        path = "{folder / 'site'}"
+        path = "{folder / "site"}"
         base_url = "http://127.0.0.1:8000/site"
     """
     if receiver is not None:
@@ -95,7 +95,9 @@ def write_outlets(folder: Path, receiver: WebhookReceiver | None) -> Path:
     return path
 
 
-def make_settings(tmp_path: Path, *, redis_url: str, database_url: str, outlets_file: Path | None) -> Settings:
+def make_settings(
+    tmp_path: Path, *, redis_url: str, database_url: str, outlets_file: Path | None
+) -> Settings:
     return Settings(
         var_dir=tmp_path / "var",
         database_url=database_url,
@@ -115,9 +117,13 @@ def make_settings(tmp_path: Path, *, redis_url: str, database_url: str, outlets_
 
 
 @pytest.fixture
-def settings(tmp_path: Path, redis_url: str, database_url: str, receiver: WebhookReceiver) -> Settings:
+def settings(
+    tmp_path: Path, redis_url: str, database_url: str, receiver: WebhookReceiver
+) -> Settings:
     value = make_settings(
-        tmp_path, redis_url=redis_url, database_url=database_url,
+        tmp_path,
+        redis_url=redis_url,
+        database_url=database_url,
         outlets_file=write_outlets(tmp_path, receiver),
     )
     upgrade(make_engine(value))
@@ -159,8 +165,12 @@ def thread_worker(settings: Settings) -> Iterator[Celery]:
     worker_app = create_worker_app(settings)
     queues = all_queues(o.name for o in load_outlets(settings))
     with start_worker(
-        worker_app, pool="threads", concurrency=4, perform_ping_check=False,
-        queues=queues, loglevel="WARNING",
+        worker_app,
+        pool="threads",
+        concurrency=4,
+        perform_ping_check=False,
+        queues=queues,
+        loglevel="WARNING",
     ):
         yield worker_app
 
@@ -180,4 +190,8 @@ def live_server(app: Flask) -> Iterator[str]:
 def sample_text() -> bytes:
     """The reference sample when present beside the checkout, else our own copy of the format."""
     sample = SAMPLES / "seed-article.txt"
-    return sample.read_bytes() if sample.exists() else (FIXTURES / "ru-prisoner-exchange.txt").read_bytes()
+    return (
+        sample.read_bytes()
+        if sample.exists()
+        else (FIXTURES / "ru-prisoner-exchange.txt").read_bytes()
+    )

@@ -32,12 +32,19 @@ def post_sample(base: str, token: str) -> httpx.Response:
 
 
 def view(base: str, token: str, article_id: str) -> dict[str, Any]:
-    response = httpx.get(f"{base}/v1/articles/{article_id}", headers={"Authorization": f"Bearer {token}"})
+    response = httpx.get(
+        f"{base}/v1/articles/{article_id}", headers={"Authorization": f"Bearer {token}"}
+    )
     return dict(response.json())
 
 
 def test_sample_travels_from_http_to_every_outlet_and_search(
-    settings: Settings, live_server: str, token: str, receiver: WebhookReceiver, producer: Celery, tmp_path: Path
+    settings: Settings,
+    live_server: str,
+    token: str,
+    receiver: WebhookReceiver,
+    producer: Celery,
+    tmp_path: Path,
 ) -> None:
     worker = worker_process(settings, tmp_path / "worker.log", producer)
     beat = beat_process(settings, tmp_path / "beat.log")
@@ -47,15 +54,25 @@ def test_sample_travels_from_http_to_every_outlet_and_search(
         assert response.status_code == 202, response.text
         accepted = response.json()
         page = tmp_path / "site" / "articles" / f"{accepted['slug']}.html"
-        wait_until(lambda: page.exists() and receiver.verified_events(), 15, "the site page and the webhook")
+        wait_until(
+            lambda: page.exists() and receiver.verified_events(),
+            15,
+            "the site page and the webhook",
+        )
         print(f"\nPOST → site page and signed webhook in {time.monotonic() - started:.3f} s")
 
-        wait_until(lambda: view(live_server, token, accepted["id"])["status"] == "delivered", 10, "delivered")
+        wait_until(
+            lambda: view(live_server, token, accepted["id"])["status"] == "delivered",
+            10,
+            "delivered",
+        )
         feed = (tmp_path / "site" / "feed.rss").read_text(encoding="utf-8")
         assert accepted["headline"] in feed
         assert [e["type"] for e in receiver.verified_events()] == ["article.published"]
         found = httpx.get(
-            f"{live_server}/v1/search", params={"q": "пленный"}, headers={"Authorization": f"Bearer {token}"}
+            f"{live_server}/v1/search",
+            params={"q": "пленный"},
+            headers={"Authorization": f"Bearer {token}"},
         ).json()
         assert [hit["id"] for hit in found["results"]] == [accepted["id"]]
         served = httpx.get(f"{live_server}/site/articles/{accepted['slug']}.html")
@@ -67,17 +84,28 @@ def test_sample_travels_from_http_to_every_outlet_and_search(
 
 
 def test_work_whose_message_was_lost_is_redriven_by_the_scheduler(
-    settings: Settings, live_server: str, token: str, receiver: WebhookReceiver, producer: Celery, tmp_path: Path
+    settings: Settings,
+    live_server: str,
+    token: str,
+    receiver: WebhookReceiver,
+    producer: Celery,
+    tmp_path: Path,
 ) -> None:
     response = post_sample(live_server, token)
     assert response.status_code == 202
-    redis.Redis.from_url(settings.redis_url).flushdb()  # the queued message is gone; the database is not
+    redis.Redis.from_url(
+        settings.redis_url
+    ).flushdb()  # the queued message is gone; the database is not
 
     worker = worker_process(settings, tmp_path / "worker.log", producer)
     beat = beat_process(settings, tmp_path / "beat.log")
     try:
         article_id = response.json()["id"]
-        wait_until(lambda: view(live_server, token, article_id)["status"] == "delivered", 30, "re-driven delivery")
+        wait_until(
+            lambda: view(live_server, token, article_id)["status"] == "delivered",
+            30,
+            "re-driven delivery",
+        )
         assert len(receiver.verified_events()) == 1
     finally:
         worker.stop()

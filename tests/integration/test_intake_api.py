@@ -97,7 +97,9 @@ def test_json_article_is_accepted_and_readable(client: FlaskClient, token: str) 
     assert all(d["state"] == "pending" and d["attempts"] == 0 for d in view["deliveries"])
 
 
-def test_urgent_article_rides_the_urgent_lane(client: FlaskClient, token: str, settings: Settings) -> None:
+def test_urgent_article_rides_the_urgent_lane(
+    client: FlaskClient, token: str, settings: Settings
+) -> None:
     response = client.post("/v1/articles", json={**ARTICLE, "urgency": 1}, headers=auth(token))
     assert response.status_code == 202
     assert queue_lengths(settings.redis_url).get("render.urgent") == 1
@@ -106,7 +108,10 @@ def test_urgent_article_rides_the_urgent_lane(client: FlaskClient, token: str, s
 def test_html_body_is_sanitised(client: FlaskClient, token: str) -> None:
     hostile = {
         **ARTICLE,
-        "body": '<p onclick="x()">Текст<script>alert(1)</script></p><p><a href="javascript:alert(1)">ссылка</a></p>',
+        "body": (
+            '<p onclick="x()">Текст<script>alert(1)</script></p>'
+            '<p><a href="javascript:alert(1)">ссылка</a></p>'
+        ),
     }
     response = client.post("/v1/articles", json=hostile, headers=auth(token))
     assert response.status_code == 202
@@ -150,13 +155,29 @@ class TestRejections:
             (b"\xff\xfe broken", "text/plain; charset=utf-8", 400, "body"),
             (b"text", "text/plain; charset=ebcdic-cp-be", 415, "charset"),
         ],
-        ids=["empty", "blank-text", "malformed-json", "not-an-object", "unknown-type", "bad-utf8", "unknown-charset"],
+        ids=[
+            "empty",
+            "blank-text",
+            "malformed-json",
+            "not-an-object",
+            "unknown-type",
+            "bad-utf8",
+            "unknown-charset",
+        ],
     )
     def test_malformed_requests(
-        self, client: FlaskClient, token: str, settings: Settings,
-        body: bytes, content_type: str, status: int, field: str,
+        self,
+        client: FlaskClient,
+        token: str,
+        settings: Settings,
+        body: bytes,
+        content_type: str,
+        status: int,
+        field: str,
     ) -> None:
-        response = client.post("/v1/articles", data=body, headers=auth(token, **{"Content-Type": content_type}))
+        response = client.post(
+            "/v1/articles", data=body, headers=auth(token, **{"Content-Type": content_type})
+        )
         assert_problem(response, status, field)
         assert counts(settings) == (0, 0, 0)
         assert queue_lengths(settings.redis_url) == {}
@@ -177,11 +198,28 @@ class TestRejections:
             ({"tags": ["x"] * 51}, "tags"),
             ({"headline": "Я" * 301}, "headline"),
         ],
-        ids=["no-headline", "no-body", "no-language", "bad-language", "urgency-0", "urgency-10",
-             "naive-time", "unknown-field", "blank-headline", "control-char", "too-many-tags", "long-headline"],
+        ids=[
+            "no-headline",
+            "no-body",
+            "no-language",
+            "bad-language",
+            "urgency-0",
+            "urgency-10",
+            "naive-time",
+            "unknown-field",
+            "blank-headline",
+            "control-char",
+            "too-many-tags",
+            "long-headline",
+        ],
     )
     def test_invalid_fields(
-        self, client: FlaskClient, token: str, settings: Settings, change: dict[str, Any], field: str
+        self,
+        client: FlaskClient,
+        token: str,
+        settings: Settings,
+        change: dict[str, Any],
+        field: str,
     ) -> None:
         article = {k: v for k, v in {**ARTICLE, **change}.items() if v is not None}
         response = client.post("/v1/articles", json=article, headers=auth(token))
@@ -190,13 +228,19 @@ class TestRejections:
         assert queue_lengths(settings.redis_url) == {}
 
     def test_all_field_errors_are_reported_at_once(self, client: FlaskClient, token: str) -> None:
-        response = client.post("/v1/articles", json={"urgency": 12, "extra": 1}, headers=auth(token))
+        response = client.post(
+            "/v1/articles", json={"urgency": 12, "extra": 1}, headers=auth(token)
+        )
         body = assert_problem(response, 422)
         assert {"headline", "body", "language", "urgency", "extra"} <= set(body["errors"])
 
-    def test_body_over_the_size_limit_is_413(self, client: FlaskClient, token: str, settings: Settings) -> None:
+    def test_body_over_the_size_limit_is_413(
+        self, client: FlaskClient, token: str, settings: Settings
+    ) -> None:
         huge = json.dumps({**ARTICLE, "body": "я" * settings.max_request_bytes}).encode()
-        response = client.post("/v1/articles", data=huge, headers=auth(token, **{"Content-Type": "application/json"}))
+        response = client.post(
+            "/v1/articles", data=huge, headers=auth(token, **{"Content-Type": "application/json"})
+        )
         assert_problem(response, 413)
         assert counts(settings) == (0, 0, 0)
 
@@ -221,7 +265,9 @@ class TestIdempotency:
         assert sorted(deliveries) == ["partner", "site"]
         assert queue_lengths(settings.redis_url).get("render") == 1
 
-    def test_same_key_other_payload_is_422(self, client: FlaskClient, token: str, settings: Settings) -> None:
+    def test_same_key_other_payload_is_422(
+        self, client: FlaskClient, token: str, settings: Settings
+    ) -> None:
         headers = auth(token, **{"Idempotency-Key": "key-1"})
         assert client.post("/v1/articles", json=ARTICLE, headers=headers).status_code == 202
         other = client.post("/v1/articles", json={**ARTICLE, "headline": "Другой"}, headers=headers)
@@ -230,12 +276,18 @@ class TestIdempotency:
 
     def test_keys_are_per_client(self, client: FlaskClient, token: str, settings: Settings) -> None:
         other = new_token(settings, "submit", name="other-newsroom")
-        first = client.post("/v1/articles", json=ARTICLE, headers=auth(token, **{"Idempotency-Key": "k"}))
-        second = client.post("/v1/articles", json=ARTICLE, headers=auth(other, **{"Idempotency-Key": "k"}))
+        first = client.post(
+            "/v1/articles", json=ARTICLE, headers=auth(token, **{"Idempotency-Key": "k"})
+        )
+        second = client.post(
+            "/v1/articles", json=ARTICLE, headers=auth(other, **{"Idempotency-Key": "k"})
+        )
         assert first.get_json()["id"] != second.get_json()["id"]
 
     def test_malformed_key_is_400(self, client: FlaskClient, token: str) -> None:
-        response = client.post("/v1/articles", json=ARTICLE, headers=auth(token, **{"Idempotency-Key": '""'}))
+        response = client.post(
+            "/v1/articles", json=ARTICLE, headers=auth(token, **{"Idempotency-Key": '""'})
+        )
         assert_problem(response, 400, "Idempotency-Key")
 
 

@@ -21,25 +21,40 @@ def submit(client: FlaskClient, token: str, **extra_headers: str) -> dict[str, A
     response = client.post(
         "/v1/articles",
         data=sample_text(),
-        headers={"Authorization": f"Bearer {token}", "Content-Type": "text/plain; charset=utf-8", **extra_headers},
+        headers={
+            "Authorization": f"Bearer {token}",
+            "Content-Type": "text/plain; charset=utf-8",
+            **extra_headers,
+        },
     )
     assert response.status_code == 202, response.get_data(as_text=True)
     return dict(response.get_json())
 
 
 def article_view(client: FlaskClient, token: str, article_id: str) -> dict[str, Any]:
-    return dict(client.get(f"/v1/articles/{article_id}", headers={"Authorization": f"Bearer {token}"}).get_json())
+    return dict(
+        client.get(
+            f"/v1/articles/{article_id}", headers={"Authorization": f"Bearer {token}"}
+        ).get_json()
+    )
 
 
 def test_sample_reaches_site_webhook_and_search(
-    client: FlaskClient, token: str, settings: Settings, receiver: WebhookReceiver, thread_worker: Celery
+    client: FlaskClient,
+    token: str,
+    settings: Settings,
+    receiver: WebhookReceiver,
+    thread_worker: Celery,
 ) -> None:
     accepted = submit(client, token)
     article_id = accepted["id"]
-    wait_until(lambda: article_view(client, token, article_id)["status"] == "delivered", 15, "delivery")
+    wait_until(
+        lambda: article_view(client, token, article_id)["status"] == "delivered", 15, "delivery"
+    )
 
     view = article_view(client, token, article_id)
-    assert view["progress"]["rendered_at"] and view["progress"]["indexed_at"]
+    assert view["progress"]["rendered_at"]
+    assert view["progress"]["indexed_at"]
     assert {d["outlet"]: (d["state"], d["attempts"]) for d in view["deliveries"]} == {
         "site": ("delivered", 1),
         "partner": ("delivered", 1),
@@ -57,10 +72,14 @@ def test_sample_reaches_site_webhook_and_search(
     assert events[0]["type"] == "article.published"
     assert events[0]["data"]["uri"] == f"urn:pressroom:article:{article_id}"
 
-    found = client.get("/v1/search?q=пленный", headers={"Authorization": f"Bearer {token}"}).get_json()
+    found = client.get(
+        "/v1/search?q=пленный", headers={"Authorization": f"Bearer {token}"}
+    ).get_json()
     assert [hit["id"] for hit in found["results"]] == [article_id]
     assert "<mark>" in found["results"][0]["snippet"]
-    nothing = client.get("/v1/search?q=дельфинарий", headers={"Authorization": f"Bearer {token}"}).get_json()
+    nothing = client.get(
+        "/v1/search?q=дельфинарий", headers={"Authorization": f"Bearer {token}"}
+    ).get_json()
     assert nothing["results"] == []
 
 
@@ -71,12 +90,17 @@ def test_webhook_503_twice_then_200_is_delivered_once_after_three_attempts(
     article_id = submit(client, token)["id"]
 
     def partner() -> dict[str, Any]:
-        return next(d for d in article_view(client, token, article_id)["deliveries"] if d["outlet"] == "partner")
+        return next(
+            d
+            for d in article_view(client, token, article_id)["deliveries"]
+            if d["outlet"] == "partner"
+        )
 
     wait_until(lambda: partner()["state"] == "delivered", 20, "the webhook delivery")
     delivery = partner()
     assert delivery["attempts"] == 3
-    assert delivery["last_error"] and "503" in delivery["last_error"]
+    assert delivery["last_error"]
+    assert "503" in delivery["last_error"]
     statuses = [r.status for r in receiver.requests]
     assert statuses == [503, 503, 200]
     ids = {r.headers["webhook-id"] for r in receiver.requests}

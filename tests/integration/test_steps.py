@@ -42,8 +42,13 @@ def planned(sessions: sessionmaker[Session], now: datetime) -> dict[str, str]:
         session.add(Article(id=article_id, slug="s", current_version=1, pubstatus=PubStatus.USABLE))
         session.flush()
         refs = plan_version(
-            session, article_id=article_id, version=1, event=Event.PUBLISHED, lane=Lane.NORMAL,
-            outlets=["site", "partner"], now=now,
+            session,
+            article_id=article_id,
+            version=1,
+            event=Event.PUBLISHED,
+            lane=Lane.NORMAL,
+            outlets=["site", "partner"],
+            now=now,
         )
         assert [r.stage for r in refs] == [Stage.RENDER]
         steps = session.query(Step).filter_by(article_id=article_id).all()
@@ -57,7 +62,8 @@ def test_a_step_is_claimed_once(sessions: sessionmaker[Session]) -> None:
         first = claim(session, ids["render:"], now=now, lease_seconds=60)
     with transaction(sessions) as session:
         second = claim(session, ids["render:"], now=now, lease_seconds=60)
-    assert first is not None and first.attempts == 1
+    assert first is not None
+    assert first.attempts == 1
     assert second is None
 
 
@@ -71,7 +77,9 @@ def test_followers_wait_for_the_render(sessions: sessionmaker[Session]) -> None:
         assert complete(session, render, now=now, receipt={})
         refs = release_followers(session, render, now=now)
     assert sorted((r.stage, r.outlet) for r in refs) == [
-        (Stage.DELIVER, "partner"), (Stage.DELIVER, "site"), (Stage.INDEX, ""),
+        (Stage.DELIVER, "partner"),
+        (Stage.DELIVER, "site"),
+        (Stage.INDEX, ""),
     ]
     with transaction(sessions) as session:
         assert claim(session, ids["deliver:site"], now=now, lease_seconds=60) is not None
@@ -88,14 +96,17 @@ def test_an_expired_lease_can_be_taken_over_and_the_old_owner_cannot_finish(
     later = now + timedelta(seconds=6)
     with transaction(sessions) as session:
         fresh = claim(session, ids["render:"], now=later, lease_seconds=5)
-    assert fresh is not None and fresh.attempts == 2
+    assert fresh is not None
+    assert fresh.attempts == 2
     with transaction(sessions) as session:
         assert not complete(session, stale, now=later, receipt={})
         assert complete(session, fresh, now=later, receipt={"detail": "ok"})
         assert session.get(Step, ids["render:"]).state == StepState.DONE  # type: ignore[union-attr]
 
 
-def test_transient_failures_retry_then_fail_after_the_budget(sessions: sessionmaker[Session]) -> None:
+def test_transient_failures_retry_then_fail_after_the_budget(
+    sessions: sessionmaker[Session],
+) -> None:
     now = utcnow()
     ids = planned(sessions, now)
     step_id = ids["render:"]
@@ -105,8 +116,13 @@ def test_transient_failures_retry_then_fail_after_the_budget(sessions: sessionma
             step = claim(session, step_id, now=now, lease_seconds=60)
             assert step is not None, f"attempt {attempt} could not claim"
             decision = fail(
-                session, step, now=now, kind="transient", error=f"HTTP 503 #{attempt}",
-                policy=POLICY, short_retry_max=60,
+                session,
+                step,
+                now=now,
+                kind="transient",
+                error=f"HTTP 503 #{attempt}",
+                policy=POLICY,
+                short_retry_max=60,
             )
             assert decision is not None
             states.append(decision.state)
@@ -118,8 +134,14 @@ def test_transient_failures_retry_then_fail_after_the_budget(sessions: sessionma
         step = session.get(Step, step_id)
         assert step is not None
         assert step.last_error == "HTTP 503 #3"
-        attempts = session.query(StepAttempt).filter_by(step_id=step_id).order_by(StepAttempt.number).all()
-        assert [(a.number, a.outcome) for a in attempts] == [(1, "transient"), (2, "transient"), (3, "transient")]
+        attempts = (
+            session.query(StepAttempt).filter_by(step_id=step_id).order_by(StepAttempt.number).all()
+        )
+        assert [(a.number, a.outcome) for a in attempts] == [
+            (1, "transient"),
+            (2, "transient"),
+            (3, "transient"),
+        ]
 
 
 def test_a_retry_is_not_claimed_before_it_is_due(sessions: sessionmaker[Session]) -> None:
@@ -128,12 +150,23 @@ def test_a_retry_is_not_claimed_before_it_is_due(sessions: sessionmaker[Session]
     with transaction(sessions) as session:
         step = claim(session, step_id, now=now, lease_seconds=60)
         assert step is not None
-        decision = fail(session, step, now=now, kind="transient", error="x", policy=POLICY,
-                        retry_after=20, short_retry_max=60)
-    assert decision is not None and decision.retry_in == 20
+        decision = fail(
+            session,
+            step,
+            now=now,
+            kind="transient",
+            error="x",
+            policy=POLICY,
+            retry_after=20,
+            short_retry_max=60,
+        )
+    assert decision is not None
+    assert decision.retry_in == 20
     with transaction(sessions) as session:
         assert claim(session, step_id, now=now + timedelta(seconds=19), lease_seconds=60) is None
-        assert claim(session, step_id, now=now + timedelta(seconds=21), lease_seconds=60) is not None
+        assert (
+            claim(session, step_id, now=now + timedelta(seconds=21), lease_seconds=60) is not None
+        )
 
 
 def test_permanent_and_unknown_outcomes_are_final(sessions: sessionmaker[Session]) -> None:
@@ -143,8 +176,17 @@ def test_permanent_and_unknown_outcomes_are_final(sessions: sessionmaker[Session
         with transaction(sessions) as session:
             step = claim(session, step_id, now=now, lease_seconds=60)
             assert step is not None
-            decision = fail(session, step, now=now, kind=kind, error="HTTP 400", policy=POLICY, short_retry_max=60)
-        assert decision is not None and decision.state == state
+            decision = fail(
+                session,
+                step,
+                now=now,
+                kind=kind,
+                error="HTTP 400",
+                policy=POLICY,
+                short_retry_max=60,
+            )
+        assert decision is not None
+        assert decision.state == state
         with transaction(sessions) as session:
             assert claim(session, step_id, now=now + timedelta(days=1), lease_seconds=60) is None
 
@@ -163,4 +205,6 @@ def test_the_sweeper_redrives_lost_and_stuck_work_only(sessions: sessionmaker[Se
         assert step is not None
     much_later = later + timedelta(seconds=45)  # the worker died: its lease ran out
     with transaction(sessions) as session:
-        assert [r.id for r in take_due(session, now=much_later, redrive_after=30)] == [ids["render:"]]
+        assert [r.id for r in take_due(session, now=much_later, redrive_after=30)] == [
+            ids["render:"]
+        ]

@@ -41,7 +41,10 @@ def test_imports_go_one_way(package: str) -> None:
 
 
 # config.py reads the environment; the supervisor hands it on, untouched, to its children.
-ENVIRONMENT_READERS = {PACKAGES["pressroom_shared"] / "config.py", PACKAGES["pressroom_cli"] / "main.py"}
+ENVIRONMENT_READERS = {
+    PACKAGES["pressroom_shared"] / "config.py",
+    PACKAGES["pressroom_cli"] / "main.py",
+}
 
 
 def test_only_the_settings_module_reads_the_environment() -> None:
@@ -50,9 +53,9 @@ def test_only_the_settings_module_reads_the_environment() -> None:
             if path in ENVIRONMENT_READERS:
                 continue
             text = path.read_text(encoding="utf-8")
-            assert "os.environ" not in text and "getenv" not in text, (
-                f"{path.relative_to(REPO)} reads the environment: take a Settings instead"
-            )
+            where = path.relative_to(REPO)
+            assert "os.environ" not in text, f"{where} reads the environment: take a Settings"
+            assert "getenv" not in text, f"{where} reads the environment: take a Settings"
 
 
 def test_there_is_no_bare_shared_package() -> None:

@@ -40,7 +40,9 @@ def test_every_bad_value_is_reported_at_once() -> None:
 
 
 def test_settings_survive_the_trip_to_a_child_process() -> None:
-    settings = Settings(redis_url="redis://x:1/0", max_tags=3, log_json=False, outlets_file=Path("o.toml"))
+    settings = Settings(
+        redis_url="redis://x:1/0", max_tags=3, log_json=False, outlets_file=Path("o.toml")
+    )
     assert Settings.from_env(settings.to_env()) == settings
 
 
@@ -54,7 +56,9 @@ def test_inconsistent_timeouts_are_refused() -> None:
     with pytest.raises(ConfigError, match="LEASE_SECONDS"):
         Settings(lease_seconds=10, task_time_limit_seconds=60)
     with pytest.raises(ConfigError, match="VISIBILITY_TIMEOUT"):
-        Settings(visibility_timeout_seconds=100, task_time_limit_seconds=90, short_retry_max_seconds=60)
+        Settings(
+            visibility_timeout_seconds=100, task_time_limit_seconds=90, short_retry_max_seconds=60
+        )
 
 
 def test_the_readme_lists_every_setting() -> None:

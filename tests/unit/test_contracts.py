@@ -12,18 +12,28 @@ def test_queue_names() -> None:
     assert queue_name(Stage.DELIVER, Lane.NORMAL, "site") == "deliver.site"
     assert stage_queues(Stage.DELIVER, ["a"]) == ["deliver.a.urgent", "deliver.a"]
     assert all_queues(["site"]) == [
-        "render.urgent", "render", "index.urgent", "index", "deliver.site.urgent", "deliver.site", "maintenance",
+        "render.urgent",
+        "render",
+        "index.urgent",
+        "index",
+        "deliver.site.urgent",
+        "deliver.site",
+        "maintenance",
     ]
 
 
-@pytest.mark.parametrize(("urgency", "lane"), [(1, Lane.URGENT), (2, Lane.URGENT), (3, Lane.NORMAL), (None, Lane.NORMAL)])
+@pytest.mark.parametrize(
+    ("urgency", "lane"), [(1, Lane.URGENT), (2, Lane.URGENT), (3, Lane.NORMAL), (None, Lane.NORMAL)]
+)
 def test_lane_for_urgency(urgency: int | None, lane: Lane) -> None:
     assert Lane.for_urgency(urgency) is lane
 
 
 def test_outlets_file_is_parsed() -> None:
     outlets = parse_outlets('[outlets.site]\ntype = "static_site"\npath = "var/site"\n')
-    assert [(o.name, o.type, dict(o.options)) for o in outlets] == [("site", "static_site", {"path": "var/site"})]
+    assert [(o.name, o.type, dict(o.options)) for o in outlets] == [
+        ("site", "static_site", {"path": "var/site"})
+    ]
 
 
 @pytest.mark.parametrize(

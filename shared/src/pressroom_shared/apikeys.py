@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from pressroom_shared.models import ApiKey
 
 SCOPES = frozenset({"submit", "read", "operate"})
-TOKEN_PREFIX = "prs_"
+TOKEN_PREFIX = "prs_"  # noqa: S105 - a prefix that makes leaked tokens easy to scan for
 
 
 class ApiKeyError(ValueError):
@@ -26,7 +26,9 @@ def hash_token(token: str) -> str:
 def create_key(session: Session, name: str, scopes: Iterable[str]) -> str:
     wanted = {s.strip() for s in scopes if s.strip()}
     if unknown := wanted - SCOPES:
-        raise ApiKeyError(f"unknown scopes: {', '.join(sorted(unknown))}; known: {', '.join(sorted(SCOPES))}")
+        raise ApiKeyError(
+            f"unknown scopes: {', '.join(sorted(unknown))}; known: {', '.join(sorted(SCOPES))}"
+        )
     if not wanted:
         raise ApiKeyError("give at least one scope")
     if session.scalar(select(ApiKey).where(ApiKey.name == name)) is not None:

@@ -29,7 +29,9 @@ class ArticleContent:
     """Validated content of one version, before it is stored."""
 
     headline: str
-    body_html: str  # sanitised, limited HTML (p, h2, h3, ul, ol, li, blockquote, a, em, strong, sup...)
+    body_html: (
+        str  # sanitised, limited HTML (p, h2, h3, ul, ol, li, blockquote, a, em, strong, sup...)
+    )
     body_text: str  # plain text of the body, paragraphs separated by blank lines
     language: str
     byline: str | None = None

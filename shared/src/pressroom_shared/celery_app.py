@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import timedelta
+from typing import TypeVar
 
 from celery import Celery
 from kombu import Queue
@@ -11,11 +12,19 @@ from kombu import Queue
 from pressroom_shared.config import Settings
 from pressroom_shared.contracts import MAINTENANCE_QUEUE, TASK_SWEEP, all_queues
 
+AppT = TypeVar("AppT", bound=Celery)
 
-def make_celery(settings: Settings, outlets: Iterable[str], *, main: str = "pressroom") -> Celery:
+
+def make_celery(
+    settings: Settings,
+    outlets: Iterable[str],
+    *,
+    main: str = "pressroom",
+    app_class: type[AppT] = Celery,  # type: ignore[assignment]
+) -> AppT:
     if not settings.redis_url:
         raise ValueError("PRESSROOM_REDIS_URL is not set (`pressroom run` starts a Redis itself)")
-    app = Celery(main, broker=settings.redis_url, set_as_current=False)
+    app = app_class(main, broker=settings.redis_url, set_as_current=False)
     transport = {
         "visibility_timeout": settings.visibility_timeout_seconds,
         # The first queue a worker lists (the urgent lane) is polled first, every time.
@@ -36,7 +45,9 @@ def make_celery(settings: Settings, outlets: Iterable[str], *, main: str = "pres
         worker_cancel_long_running_tasks_on_connection_loss=True,
         task_time_limit=settings.task_time_limit_seconds,
         # The soft limit lets a step record its failure before the hard kill.
-        task_soft_time_limit=max(settings.task_time_limit_seconds * 0.8, settings.task_time_limit_seconds - 10),
+        task_soft_time_limit=max(
+            settings.task_time_limit_seconds * 0.8, settings.task_time_limit_seconds - 10
+        ),
         broker_transport_options=transport,
         visibility_timeout=settings.visibility_timeout_seconds,
         broker_connection_retry_on_startup=True,

@@ -28,9 +28,12 @@ def option(default: Any, doc: str) -> Any:
 
 @dataclass(frozen=True)
 class Settings:
-    var_dir: Path = option(Path("var"), "Folder for local state: SQLite file, embedded Redis, site.")
+    var_dir: Path = option(
+        Path("var"), "Folder for local state: SQLite file, embedded Redis, site."
+    )
     database_url: str = option(
-        "", "SQLAlchemy URL. Empty: SQLite at VAR_DIR/pressroom.db. PostgreSQL: postgresql+psycopg://..."
+        "",
+        "SQLAlchemy URL. Empty: SQLite at VAR_DIR/pressroom.db. PostgreSQL: postgresql+psycopg://...",
     )
     redis_url: str = option(
         "", "Redis for the Celery broker and rate limits. Empty: `pressroom run` starts its own."
@@ -78,7 +81,10 @@ class Settings:
                 "PRESSROOM_LEASE_SECONDS must be at least PRESSROOM_TASK_TIME_LIMIT_SECONDS, "
                 "or a running step could be taken over by a second worker"
             )
-        if self.visibility_timeout_seconds <= self.task_time_limit_seconds + self.short_retry_max_seconds:
+        if (
+            self.visibility_timeout_seconds
+            <= self.task_time_limit_seconds + self.short_retry_max_seconds
+        ):
             problems.append(
                 "PRESSROOM_VISIBILITY_TIMEOUT_SECONDS must exceed the task time limit plus "
                 "PRESSROOM_SHORT_RETRY_MAX_SECONDS, or Redis redelivers messages still in use"
@@ -127,7 +133,9 @@ class Settings:
             value = getattr(self, f.name)
             if value is None:
                 continue
-            env[PREFIX + f.name.upper()] = str(value).lower() if isinstance(value, bool) else str(value)
+            env[PREFIX + f.name.upper()] = (
+                str(value).lower() if isinstance(value, bool) else str(value)
+            )
         return env
 
 

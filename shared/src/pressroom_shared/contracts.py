@@ -16,7 +16,7 @@ class Stage(StrEnum):
 
 
 class Lane(StrEnum):
-    """Urgency 1-2 rides its own queues through every stage, so a routine backlog never delays it."""
+    """Urgency 1-2 rides its own queues through every stage: a routine backlog never delays it."""
 
     NORMAL = "normal"
     URGENT = "urgent"
@@ -46,7 +46,9 @@ def queue_name(stage: Stage, lane: Lane, outlet: str = "") -> str:
 def stage_queues(stage: Stage, outlets: Iterable[str] = ()) -> list[str]:
     """Every queue of one stage, urgent lane first (the order a worker should list them)."""
     targets = list(outlets) if stage is Stage.DELIVER else [""]
-    return [queue_name(stage, lane, outlet) for outlet in targets for lane in (Lane.URGENT, Lane.NORMAL)]
+    return [
+        queue_name(stage, lane, outlet) for outlet in targets for lane in (Lane.URGENT, Lane.NORMAL)
+    ]
 
 
 def all_queues(outlets: Iterable[str]) -> list[str]:

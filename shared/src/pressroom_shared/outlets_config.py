@@ -38,7 +38,9 @@ def load_outlets(settings: Settings) -> list[OutletConfig]:
                 options={"path": str(settings.var_dir / "site"), "base_url": settings.site_url},
             )
         ]
-    return parse_outlets(Path(settings.outlets_file).read_text(encoding="utf-8"), settings.outlets_file)
+    return parse_outlets(
+        Path(settings.outlets_file).read_text(encoding="utf-8"), settings.outlets_file
+    )
 
 
 def parse_outlets(text: str, source: Path | str = "<outlets>") -> list[OutletConfig]:
@@ -56,7 +58,7 @@ def parse_outlets(text: str, source: Path | str = "<outlets>") -> list[OutletCon
                 f"{source}: outlet name {name!r} must be lower-case letters, digits, - or _"
             )
         if not isinstance(table, dict) or not isinstance(table.get("type"), str):
-            raise OutletConfigError(f"{source}: [outlets.{name}] needs type = \"...\"")
+            raise OutletConfigError(f'{source}: [outlets.{name}] needs type = "..."')
         options = {k: v for k, v in table.items() if k != "type"}
         outlets.append(OutletConfig(name=name, type=table["type"], options=options))
     return outlets

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy import ColumnElement, and_, exists, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from pressroom_shared.contracts import Lane, Stage
@@ -61,7 +61,7 @@ class RetryPolicy:
 
     def delay(self, attempt: int, retry_after: float | None = None) -> float:
         """Exponential backoff with equal jitter, capped, and never sooner than Retry-After."""
-        ceiling = min(self.max_seconds, self.base_seconds * 2 ** max(attempt - 1, 0))
+        ceiling = min(self.max_seconds, self.base_seconds * float(2 ** max(attempt - 1, 0)))
         delay = ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311 - jitter, not crypto
         if retry_after is not None:
             delay = max(delay, retry_after)
@@ -123,7 +123,7 @@ def plan_version(
     return [StepRef.of(render)]
 
 
-def _render_done() -> object:
+def _render_done() -> ColumnElement[bool]:
     render = aliased(Step)
     return or_(
         Step.stage == Stage.RENDER,
@@ -136,7 +136,7 @@ def _render_done() -> object:
     )
 
 
-def _runnable(now: datetime) -> object:
+def _runnable(now: datetime) -> ColumnElement[bool]:
     return and_(
         or_(
             and_(
@@ -170,7 +170,9 @@ def claim(session: Session, step_id: str, *, now: datetime, lease_seconds: float
     return step
 
 
-def _finish_attempt(session: Session, step: Step, *, now: datetime, outcome: str, error: str | None) -> bool:
+def _finish_attempt(
+    session: Session, step: Step, *, now: datetime, outcome: str, error: str | None
+) -> bool:
     """Close the attempt this worker owns; False when the lease was lost to another worker."""
     result = session.execute(
         update(Step)
@@ -284,7 +286,9 @@ def release_followers(session: Session, render_step: Step, *, now: datetime) -> 
     return [StepRef.of(step) for step in followers]
 
 
-def take_due(session: Session, *, now: datetime, redrive_after: float, limit: int = 500) -> list[StepRef]:
+def take_due(
+    session: Session, *, now: datetime, redrive_after: float, limit: int = 500
+) -> list[StepRef]:
     """The sweeper's query: runnable steps whose message is missing, lost or stale.
 
     Covers a publish that failed after commit, a message lost with Redis, a worker killed

@@ -61,7 +61,12 @@ def keys() -> None:
 
 @keys.command("create")
 @click.argument("name")
-@click.option("--scopes", default="submit,read", show_default=True, help="Comma-separated: submit, read, operate.")
+@click.option(
+    "--scopes",
+    default="submit,read",
+    show_default=True,
+    help="Comma-separated: submit, read, operate.",
+)
 @click.pass_obj
 def keys_create(settings: Settings, name: str, scopes: str) -> None:
     """Create a token and print it (only it, on stdout). It is stored hashed: keep it safe."""

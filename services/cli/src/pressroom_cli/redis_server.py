@@ -36,15 +36,23 @@ class EmbeddedRedis(AbstractContextManager["EmbeddedRedis"]):
             self._process = subprocess.Popen(
                 [
                     binary,
-                    "--port", str(port),
-                    "--bind", "127.0.0.1",
-                    "--dir", str(self.folder.resolve()),
-                    "--appendonly", "yes",
-                    "--appendfsync", "everysec",
-                    "--save", "",
-                    # Evicting Celery's bookkeeping keys corrupts the queues (kombu InconsistencyError).
-                    "--maxmemory-policy", "noeviction",
-                    "--logfile", str((self.folder / "redis.log").resolve()),
+                    "--port",
+                    str(port),
+                    "--bind",
+                    "127.0.0.1",
+                    "--dir",
+                    str(self.folder.resolve()),
+                    "--appendonly",
+                    "yes",
+                    "--appendfsync",
+                    "everysec",
+                    "--save",
+                    "",
+                    # Evicting Celery's bookkeeping keys corrupts queues (kombu InconsistencyError).
+                    "--maxmemory-policy",
+                    "noeviction",
+                    "--logfile",
+                    str((self.folder / "redis.log").resolve()),
                 ],
             )
             self.url = f"redis://127.0.0.1:{port}/0"
@@ -63,7 +71,10 @@ class EmbeddedRedis(AbstractContextManager["EmbeddedRedis"]):
         return self
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         if self._process is not None:
             self._process.terminate()

@@ -22,18 +22,38 @@ class Program:
     argv: list[str]
 
 
-def programs(settings: Settings, outlets: list[OutletConfig], host: str, port: int) -> list[Program]:
+def programs(
+    settings: Settings, outlets: list[OutletConfig], host: str, port: int
+) -> list[Program]:
     """Intake under gunicorn, one worker for render+index+maintenance, one worker per outlet
     (so a slow outlet never holds up another), and the scheduler."""
     python = sys.executable
     celery = [python, "-m", "celery", "-A", "pressroom_workers.celery"]
-    worker = [*celery, "worker", "--pool", "threads", "--loglevel", settings.log_level, "--without-mingle"]
+    worker = [
+        *celery,
+        "worker",
+        "--pool",
+        "threads",
+        "--loglevel",
+        settings.log_level,
+        "--without-mingle",
+    ]
     pipeline_queues = [*stage_queues(Stage.RENDER), *stage_queues(Stage.INDEX), MAINTENANCE_QUEUE]
     return [
         Program(
             "intake",
-            [python, "-m", "gunicorn", "--workers", "2", "--bind", f"{host}:{port}",
-             "--access-logfile", "-", "pressroom_intake.wsgi:app"],
+            [
+                python,
+                "-m",
+                "gunicorn",
+                "--workers",
+                "2",
+                "--bind",
+                f"{host}:{port}",
+                "--access-logfile",
+                "-",
+                "pressroom_intake.wsgi:app",
+            ],
         ),
         Program(
             "worker-pipeline",
@@ -42,15 +62,28 @@ def programs(settings: Settings, outlets: list[OutletConfig], host: str, port: i
         *(
             Program(
                 f"worker-{outlet.name}",
-                [*worker, "--concurrency", "2", "-n", f"deliver-{outlet.name}@%h",
-                 "-Q", ",".join(stage_queues(Stage.DELIVER, [outlet.name]))],
+                [
+                    *worker,
+                    "--concurrency",
+                    "2",
+                    "-n",
+                    f"deliver-{outlet.name}@%h",
+                    "-Q",
+                    ",".join(stage_queues(Stage.DELIVER, [outlet.name])),
+                ],
             )
             for outlet in outlets
         ),
         Program(
             "scheduler",
-            [*celery, "beat", "--loglevel", settings.log_level,
-             "--schedule", str((settings.var_dir / "celerybeat-schedule").resolve())],
+            [
+                *celery,
+                "beat",
+                "--loglevel",
+                settings.log_level,
+                "--schedule",
+                str((settings.var_dir / "celerybeat-schedule").resolve()),
+            ],
         ),
     ]
 
@@ -73,7 +106,9 @@ def supervise(progs: list[Program], env: dict[str, str]) -> int:
     while not stopping:
         for name, child in children.items():
             if child.poll() is not None:
-                click.echo(f"pressroom: {name} exited with code {child.returncode}; stopping", err=True)
+                click.echo(
+                    f"pressroom: {name} exited with code {child.returncode}; stopping", err=True
+                )
                 exit_code = 1
                 stopping = True
                 break

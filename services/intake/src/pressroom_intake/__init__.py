@@ -28,9 +28,11 @@ def create_app(settings: Settings) -> Flask:
     )
     app.json.ensure_ascii = False  # type: ignore[attr-defined]  # Cyrillic stays readable and 3x smaller
     outlets = tuple(load_outlets(settings))
+    engine = make_engine(settings)
     app.extensions["pressroom"] = IntakeContext(
         settings=settings,
-        sessions=make_sessionmaker(make_engine(settings)),
+        engine=engine,
+        sessions=make_sessionmaker(engine),
         celery=make_celery(settings, [o.name for o in outlets], main="pressroom_intake"),
         outlets=outlets,
     )

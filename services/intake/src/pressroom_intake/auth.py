@@ -34,7 +34,10 @@ def require_scope(scope: str) -> Callable[[F], F]:
                 key = authenticate(session, token.strip())
             if key is None:
                 raise ProblemError(
-                    401, "unauthorized", "Unauthorized", "The API token is unknown or revoked.",
+                    401,
+                    "unauthorized",
+                    "Unauthorized",
+                    "The API token is unknown or revoked.",
                     headers=BEARER_CHALLENGE,
                 )
             if scope not in key.scope_set:

@@ -7,6 +7,7 @@ from typing import cast
 
 from celery import Celery
 from flask import current_app
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from pressroom_shared.config import Settings
@@ -16,6 +17,7 @@ from pressroom_shared.outlets_config import OutletConfig
 @dataclass(frozen=True)
 class IntakeContext:
     settings: Settings
+    engine: Engine
     sessions: sessionmaker[Session]
     celery: Celery  # a producer only: intake sends tasks by name and imports no worker code
     outlets: tuple[OutletConfig, ...]

@@ -23,7 +23,9 @@ from pressroom_shared.models import IdempotencyRecord
 
 # An sf-string ("...") per the draft; bare tokens are accepted too, as Stripe-style clients send.
 KEY_PATTERN = re.compile(r'^"?([\x21\x23-\x7e]{1,255})"?$')
-IN_FLIGHT_TAKEOVER = timedelta(minutes=2)  # a request that died mid-way must not block the key forever
+IN_FLIGHT_TAKEOVER = timedelta(
+    minutes=2
+)  # a request that died mid-way must not block the key forever
 
 
 @dataclass(frozen=True)
@@ -41,7 +43,9 @@ def parse_key(header: str) -> str:
             "invalid-idempotency-key",
             "Invalid Idempotency-Key",
             "Idempotency-Key must be a quoted string of 1-255 printable ASCII characters.",
-            errors={"Idempotency-Key": ["Use a UUID, e.g. \"8e03978e-40d5-43e8-bc93-6894a57f9324\"."]},
+            errors={
+                "Idempotency-Key": ['Use a UUID, e.g. "8e03978e-40d5-43e8-bc93-6894a57f9324".']
+            },
         )
     return match.group(1)
 
@@ -51,7 +55,13 @@ def fingerprint(mimetype: str, raw: bytes) -> str:
 
 
 def begin(
-    sessions: sessionmaker[Session], api_key_id: int, key: str, digest: str, *, now: datetime, ttl: int
+    sessions: sessionmaker[Session],
+    api_key_id: int,
+    key: str,
+    digest: str,
+    *,
+    now: datetime,
+    ttl: int,
 ) -> Replay | int:
     """A stored response to replay, or the id of a new in-flight record this request owns."""
     for _ in range(2):
@@ -112,7 +122,9 @@ def _in_flight() -> ProblemError:
     )
 
 
-def finish(session: Session, record_id: int, status: int, body: dict[str, Any], location: str) -> None:
+def finish(
+    session: Session, record_id: int, status: int, body: dict[str, Any], location: str
+) -> None:
     record = session.get(IdempotencyRecord, record_id)
     assert record is not None
     record.state = "done"

@@ -67,7 +67,12 @@ def problem(
     errors: Mapping[str, list[str]] | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> Response:
-    body: dict[str, Any] = {"type": PROBLEM_BASE + slug, "title": title, "status": status, "detail": detail}
+    body: dict[str, Any] = {
+        "type": PROBLEM_BASE + slug,
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
     if errors:
         body["errors"] = dict(errors)
     response = Response(
@@ -79,7 +84,12 @@ def problem(
 
 def handle_problem_error(error: ProblemError) -> Response:
     return problem(
-        error.status, error.slug, error.title, error.detail, errors=error.errors, headers=error.headers
+        error.status,
+        error.slug,
+        error.title,
+        error.detail,
+        errors=error.errors,
+        headers=error.headers,
     )
 
 
@@ -106,7 +116,7 @@ def flatten_errors(messages: Any, prefix: str = "") -> dict[str, list[str]]:
 class ProblemApi(Api):
     ERROR_SCHEMA = ProblemSchema
 
-    def handle_http_exception(self, error: HTTPException) -> Response:  # type: ignore[override]
+    def handle_http_exception(self, error: HTTPException) -> Response:
         data = getattr(error, "data", None) or {}
         code = error.code or 500
         errors = flatten_errors(data["messages"]) if "messages" in data else None

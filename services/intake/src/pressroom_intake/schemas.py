@@ -10,7 +10,11 @@ from typing import Any
 import marshmallow as ma
 from marshmallow import validate
 
-from pressroom_intake.formats.text import check_control_characters, is_valid_language_tag, FormatError
+from pressroom_intake.formats.text import (
+    FormatError,
+    check_control_characters,
+    is_valid_language_tag,
+)
 
 HTML_TAG = re.compile(r"<(p|h[1-6]|ul|ol|li|br|div|blockquote|a|em|strong|b|i)\b", re.IGNORECASE)
 
@@ -25,7 +29,9 @@ class Limits:
 class ArticleInSchema(ma.Schema):
     """A native JSON article (`Content-Type: application/json`). Unknown fields are rejected."""
 
-    headline = ma.fields.String(required=True, metadata={"description": "The headline, plain text."})
+    headline = ma.fields.String(
+        required=True, metadata={"description": "The headline, plain text."}
+    )
     body = ma.fields.String(
         required=True,
         metadata={"description": "Plain text (blank lines between paragraphs) or limited HTML."},
@@ -34,10 +40,14 @@ class ArticleInSchema(ma.Schema):
         validate=validate.OneOf(["text", "html"]),
         metadata={"description": "`text` or `html`; guessed from the body when absent."},
     )
-    language = ma.fields.String(required=True, metadata={"description": "BCP 47 tag, e.g. `ru`, `en-GB`."})
+    language = ma.fields.String(
+        required=True, metadata={"description": "BCP 47 tag, e.g. `ru`, `en-GB`."}
+    )
     byline = ma.fields.String(validate=validate.Length(max=300), load_default=None)
     rubric = ma.fields.String(validate=validate.Length(max=200), load_default=None)
-    tags = ma.fields.List(ma.fields.String(validate=validate.Length(min=1, max=100)), load_default=list)
+    tags = ma.fields.List(
+        ma.fields.String(validate=validate.Length(min=1, max=100)), load_default=list
+    )
     published_at = ma.fields.AwareDateTime(
         load_default=None, metadata={"description": "ISO 8601 with a UTC offset."}
     )
@@ -47,7 +57,8 @@ class ArticleInSchema(ma.Schema):
         metadata={"description": "1 (most urgent) to 9, as in ninjs; 1-2 ride the priority lane."},
     )
     embargoed_until = ma.fields.AwareDateTime(
-        load_default=None, metadata={"description": "Hold the story until then (ISO 8601 with offset)."}
+        load_default=None,
+        metadata={"description": "Hold the story until then (ISO 8601 with offset)."},
     )
 
     def __init__(self, *, limits: Limits | None = None, **kwargs: Any) -> None:
@@ -78,7 +89,9 @@ class ArticleInSchema(ma.Schema):
                     f"Longer than {limits.max_headline_chars} characters."
                 )
             if len(data.get("body", "")) > limits.max_body_chars:
-                errors.setdefault("body", []).append(f"Longer than {limits.max_body_chars} characters.")
+                errors.setdefault("body", []).append(
+                    f"Longer than {limits.max_body_chars} characters."
+                )
             if len(data.get("tags", [])) > limits.max_tags:
                 errors.setdefault("tags", []).append(f"More than {limits.max_tags} tags.")
         if errors:
@@ -95,7 +108,9 @@ class LinksSchema(ma.Schema):
 
 
 class StepSchema(ma.Schema):
-    state = ma.fields.String(metadata={"description": "pending, in_progress, done, retrying, failed, unknown, canceled"})
+    state = ma.fields.String(
+        metadata={"description": "pending, in_progress, done, retrying, failed, unknown, canceled"}
+    )
     attempts = ma.fields.Integer()
     last_error = ma.fields.String(allow_none=True)
     updated_at = ma.fields.AwareDateTime()
@@ -108,7 +123,9 @@ class DeliverySchema(ma.Schema):
     version = ma.fields.Integer()
     event = ma.fields.String()
     state = ma.fields.String(
-        metadata={"description": "pending, in_progress, delivered, retrying, failed, unknown, canceled"}
+        metadata={
+            "description": "pending, in_progress, delivered, retrying, failed, unknown, canceled"
+        }
     )
     attempts = ma.fields.Integer()
     last_error = ma.fields.String(allow_none=True)
@@ -141,7 +158,9 @@ class ArticleAcceptedSchema(ma.Schema):
 class ArticleOutSchema(ma.Schema):
     id = ma.fields.String()
     version = ma.fields.Integer()
-    status = ma.fields.String(metadata={"description": "received, rendered, indexed, delivered, failed, killed"})
+    status = ma.fields.String(
+        metadata={"description": "received, rendered, indexed, delivered, failed, killed"}
+    )
     pubstatus = ma.fields.String()
     slug = ma.fields.String()
     headline = ma.fields.String()
@@ -177,7 +196,9 @@ class SearchHitSchema(ma.Schema):
     language = ma.fields.String()
     published_at = ma.fields.AwareDateTime(allow_none=True)
     score = ma.fields.Float()
-    snippet = ma.fields.String(metadata={"description": "Safe HTML: matches in <mark>, all else escaped."})
+    snippet = ma.fields.String(
+        metadata={"description": "Safe HTML: matches in <mark>, all else escaped."}
+    )
     links = ma.fields.Nested(LinksSchema)
 
 

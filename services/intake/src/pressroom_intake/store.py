@@ -26,7 +26,12 @@ def make_slug(headline: str, article_id: str) -> str:
 
 
 def create_article(
-    session: Session, content: ArticleContent, warnings: list[str], outlets: list[str], *, now: datetime
+    session: Session,
+    content: ArticleContent,
+    warnings: list[str],
+    outlets: list[str],
+    *,
+    now: datetime,
 ) -> tuple[Article, ArticleVersion, list[StepRef]]:
     article_id = str(uuid.uuid4())
     article = Article(
@@ -78,7 +83,8 @@ def find_article(session: Session, article_id: str) -> tuple[Article, ArticleVer
         return None
     version = session.scalar(
         select(ArticleVersion).where(
-            ArticleVersion.article_id == article_id, ArticleVersion.version == article.current_version
+            ArticleVersion.article_id == article_id,
+            ArticleVersion.version == article.current_version,
         )
     )
     assert version is not None

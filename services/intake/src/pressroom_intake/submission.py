@@ -50,10 +50,14 @@ def parse_submission(
             f"send one of: {', '.join(ACCEPTED_TYPES)}.",
             errors={"Content-Type": [f"Use one of: {', '.join(ACCEPTED_TYPES)}."]},
         )
-    return Submission(submission.content, submission.warnings + _editorial_warnings(submission.content, now))
+    return Submission(
+        submission.content, submission.warnings + _editorial_warnings(submission.content, now)
+    )
 
 
-def invalid(errors: dict[str, list[str]], detail: str | None = None, status: int = 422) -> ProblemError:
+def invalid(
+    errors: dict[str, list[str]], detail: str | None = None, status: int = 422
+) -> ProblemError:
     return ProblemError(
         status,
         "invalid-article",
@@ -135,6 +139,7 @@ def _editorial_warnings(content: ArticleContent, now: datetime) -> list[str]:
     if content.byline is None and content.source_format != "text":  # the text parser warns itself
         warnings.append("no byline")
     if content.published_at and content.published_at > now and content.embargoed_until is None:
-        warnings.append("published_at is in the future and there is no embargo: it is published now")
+        warnings.append(
+            "published_at is in the future and there is no embargo: it is published now"
+        )
     return warnings
-

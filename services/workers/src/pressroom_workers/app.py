@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import cast
-
 from celery import Celery, signals
 from celery.app.task import Task
 
@@ -23,11 +21,19 @@ TASK_MODULES = [
 ]
 
 
-def create_worker_app(settings: Settings) -> Celery:
+class WorkerCelery(Celery):
+    """The Celery app of a worker process, carrying what its tasks need."""
+
+    pressroom: WorkerContext
+
+
+def create_worker_app(settings: Settings) -> WorkerCelery:
     outlet_configs = load_outlets(settings)
-    app = make_celery(settings, [o.name for o in outlet_configs], main="pressroom_workers")
+    app = make_celery(
+        settings, [o.name for o in outlet_configs], main="pressroom_workers", app_class=WorkerCelery
+    )
     app.conf.include = TASK_MODULES
-    app.pressroom = WorkerContext(  # type: ignore[attr-defined]
+    app.pressroom = WorkerContext(
         settings=settings,
         sessions=make_sessionmaker(make_engine(settings)),
         renderers=build_renderers(),
@@ -42,4 +48,7 @@ def create_worker_app(settings: Settings) -> Celery:
 
 
 def context_of(task: Task) -> WorkerContext:  # type: ignore[type-arg]
-    return cast(WorkerContext, task.app.pressroom)
+    app = task.app
+    if not isinstance(app, WorkerCelery):
+        raise TypeError("pressroom tasks run only in an app built by create_worker_app")
+    return app.pressroom

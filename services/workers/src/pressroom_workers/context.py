@@ -48,7 +48,8 @@ def build_outlets(configs: list[OutletConfig], settings: Settings) -> dict[str, 
         factory = types.get(config.type)
         if factory is None:
             raise UnknownOutletTypeError(
-                f"outlet {config.name!r}: unknown type {config.type!r} (known: {', '.join(sorted(types))})"
+                f"outlet {config.name!r}: unknown type {config.type!r} "
+                f"(known: {', '.join(sorted(types))})"
             )
         outlets[config.name] = factory(config, settings)
     return outlets

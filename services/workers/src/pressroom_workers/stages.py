@@ -22,7 +22,7 @@ from pressroom_shared.steps import StepState
 from pressroom_workers.loading import load_article, load_renditions
 
 
-class Superseded(Exception):  # noqa: N818 - an outcome, not an error
+class Superseded(Exception):
     """A newer version already reached this outlet; this older one must not overwrite it."""
 
 
@@ -56,7 +56,9 @@ def index(session: Session, step: Step) -> Receipt:
     article = load_article(session, step.article_id, step.version)
     head = session.get(ArticleRow, step.article_id)
     # A kill wins over a late index of an earlier version: the index keeps no tombstone.
-    if article.pubstatus is PubStatus.CANCELED or (head is not None and head.pubstatus == PubStatus.CANCELED):
+    if article.pubstatus is PubStatus.CANCELED or (
+        head is not None and head.pubstatus == PubStatus.CANCELED
+    ):
         search.remove_document(session, article.id)
         return Receipt(detail="removed from the index")
     content = article.content

@@ -12,14 +12,21 @@ from pressroom_intake import idempotency
 from pressroom_intake.auth import require_scope
 from pressroom_intake.context import intake
 from pressroom_intake.problems import ProblemError, ProblemSchema
-from pressroom_intake.schemas import ArticleAcceptedSchema, ArticleInSchema, ArticleOutSchema, Limits
+from pressroom_intake.schemas import (
+    ArticleAcceptedSchema,
+    ArticleInSchema,
+    ArticleOutSchema,
+    Limits,
+)
 from pressroom_intake.store import create_article, describe_article, find_article
 from pressroom_intake.submission import parse_submission
 from pressroom_shared.db import transaction
 from pressroom_shared.dispatch import send_steps
 from pressroom_shared.timeutil import utcnow
 
-blp = Blueprint("articles", __name__, url_prefix="/v1/articles", description="Submit and follow articles.")
+blp = Blueprint(
+    "articles", __name__, url_prefix="/v1/articles", description="Submit and follow articles."
+)
 
 PLAIN_TEXT_EXAMPLE = (
     "27 мая 2025 05:39, Виктория Любимова, Новости СВО и мобилизации, 👁 946\n"
@@ -79,7 +86,12 @@ class Articles(MethodView):
             key = idempotency.parse_key(header)
             digest = idempotency.fingerprint(request.mimetype, raw)
             outcome = idempotency.begin(
-                ctx.sessions, g.api_key_id, key, digest, now=now, ttl=settings.idempotency_ttl_seconds
+                ctx.sessions,
+                g.api_key_id,
+                key,
+                digest,
+                now=now,
+                ttl=settings.idempotency_ttl_seconds,
             )
             if isinstance(outcome, idempotency.Replay):
                 return _json(outcome.body, outcome.status, outcome.location, replayed=True)
@@ -115,8 +127,12 @@ class Articles(MethodView):
         return _json(body, 202, location)
 
 
-def _json(body: dict[str, Any], status: int, location: str | None, *, replayed: bool = False) -> Response:
-    response = Response(json.dumps(body, ensure_ascii=False), status=status, mimetype="application/json")
+def _json(
+    body: dict[str, Any], status: int, location: str | None, *, replayed: bool = False
+) -> Response:
+    response = Response(
+        json.dumps(body, ensure_ascii=False), status=status, mimetype="application/json"
+    )
     if location:
         response.headers["Location"] = location
     if replayed:

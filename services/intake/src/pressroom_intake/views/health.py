@@ -25,7 +25,7 @@ def readyz() -> tuple[dict[str, Any], int]:
     try:
         with ctx.sessions() as session:
             session.execute(text("SELECT 1"))
-        checks["database"] = "ok" if is_current(session.get_bind().engine) else "migrations pending"  # type: ignore[union-attr]
+        checks["database"] = "ok" if is_current(ctx.engine) else "migrations pending"
     except Exception as exc:
         checks["database"] = f"unreachable: {type(exc).__name__}"
     try:
