@@ -1,0 +1,176 @@
+"""Webhook outlet: POSTs each event to a partner endpoint, signed per Standard Webhooks.
+
+Body: `{"type": "article.<event>", "timestamp": "<ISO>", "data": <ninjs>}`. Headers
+`webhook-id` (the delivery id, the same on every retry, so receivers can dedupe),
+`webhook-timestamp` (this attempt, unix seconds) and `webhook-signature` ("v1,<base64
+HMAC-SHA256 of id.timestamp.body>").
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+import httpx
+from standardwebhooks.webhooks import Webhook
+
+from pressroom_shared.config import Settings
+from pressroom_shared.outlets_config import OutletConfig
+from pressroom_shared.plugins import Delivery, PermanentError, Receipt, TransientError
+from pressroom_shared.timeutil import isoformat, utcnow
+
+SECRET_PREFIX = "whsec_"  # noqa: S105 - the format marker, not a secret
+USER_AGENT = "pressroom-webhooks/1"
+# Statuses the spec (and RFC 9110) mean as "try again later" rather than "no".
+RETRYABLE_STATUSES = frozenset({408, 425, 429})
+# Spec: the id must not contain "." (it is a field separator of the signed content); header
+# values must also be plain printable ASCII.
+_WEBHOOK_ID = re.compile(r"^[\x21-\x2d\x2f-\x7e]{1,200}$")
+_ERROR_SNIPPET_BYTES = 300
+
+
+def decode_secret(secret: str) -> bytes:
+    """The HMAC key in a "whsec_<base64>" secret; ValueError if it is not one."""
+    if not secret.startswith(SECRET_PREFIX):
+        raise ValueError(f"the secret must start with {SECRET_PREFIX!r}")
+    encoded = secret[len(SECRET_PREFIX) :]
+    try:
+        # Validate strictly here: the library's own decoder silently skips junk characters,
+        # which would turn a typo into a different key and every signature into a mismatch.
+        key = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
+    except binascii.Error as exc:
+        raise ValueError(f"the secret after {SECRET_PREFIX!r} is not base64: {exc}") from None
+    if not key:
+        raise ValueError("the secret is empty")
+    return key
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delay-seconds or HTTP-date); None if absent."""
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:  # "-0000" dates parse naive; HTTP-dates are always GMT
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or utcnow())).total_seconds())
+
+
+class WebhookOutlet:
+    type_name: ClassVar[str] = "webhook"
+    requires: ClassVar[frozenset[str]] = frozenset({"ninjs"})
+
+    def __init__(self, config: OutletConfig, settings: Settings) -> None:
+        options = config.options
+        url = options.get("url")
+        if not isinstance(url, str) or not _is_http_url(url):
+            raise ValueError(f"outlet {config.name!r}: url must be an http(s) URL, got {url!r}")
+        secret = options.get("secret")
+        if not isinstance(secret, str):
+            raise ValueError(f'outlet {config.name!r}: webhook needs secret = "whsec_..."')
+        try:
+            decode_secret(secret)
+        except ValueError as exc:
+            raise ValueError(f"outlet {config.name!r}: {exc}") from None
+        timeout = options.get("timeout", settings.http_timeout_seconds)
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
+            raise ValueError(
+                f"outlet {config.name!r}: timeout must be a positive number, got {timeout!r}"
+            )
+        self.name = config.name
+        self.url = url
+        self.timeout = float(timeout)
+        self._signer = Webhook(secret)
+
+    def deliver(self, delivery: Delivery) -> Receipt:
+        if not _WEBHOOK_ID.match(delivery.id):
+            raise PermanentError(f"delivery id {delivery.id!r} cannot be a webhook-id")
+        body = self.body(delivery)
+        timestamp = int(utcnow().timestamp())
+        # The library stamps tzinfo=UTC onto whatever it is given, so hand it UTC already.
+        signature = self._signer.sign(delivery.id, datetime.fromtimestamp(timestamp, UTC), body)
+        headers = {
+            "content-type": "application/json",
+            "user-agent": USER_AGENT,
+            "webhook-id": delivery.id,
+            "webhook-timestamp": str(timestamp),
+            "webhook-signature": signature,
+        }
+        # One client per delivery: nothing outlives the task, and a forked worker never
+        # inherits another process's open connections.
+        timeout = httpx.Timeout(self.timeout)
+        try:
+            with (
+                httpx.Client(timeout=timeout, follow_redirects=False) as client,
+                client.stream(
+                    "POST", self.url, content=body.encode("utf-8"), headers=headers
+                ) as response,
+            ):
+                return self._classify(response)
+        except httpx.TransportError as exc:
+            # Safe to resend even if the request did arrive: receivers dedupe on webhook-id.
+            raise TransientError(f"POST {self.url}: {type(exc).__name__}: {exc}") from exc
+
+    @staticmethod
+    def body(delivery: Delivery) -> str:
+        rendition = delivery.renditions.get("ninjs")
+        if rendition is None:
+            raise PermanentError("webhook needs the ninjs rendition")
+        try:
+            data: Any = json.loads(rendition.content)
+        except ValueError as exc:
+            raise PermanentError(f"ninjs rendition is not JSON: {exc}") from exc
+        payload = {
+            "type": f"article.{delivery.event}",
+            "timestamp": isoformat(utcnow()),
+            "data": data,
+        }
+        return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+
+    def _classify(self, response: httpx.Response) -> Receipt:
+        status = response.status_code
+        if 200 <= status < 300:
+            return Receipt(f"HTTP {status}", {"status": status})
+        where = f"POST {self.url}: HTTP {status}"
+        if 300 <= status < 400:
+            location = response.headers.get("location", "")
+            raise PermanentError(f"{where} redirects to {location!r}; webhooks follow no redirects")
+        if status == 410:
+            raise PermanentError(f"{where}: endpoint gone; the receiver asks to stop sending")
+        if status in RETRYABLE_STATUSES or 500 <= status < 600:
+            retry_after = parse_retry_after(response.headers.get("retry-after"))
+            raise TransientError(f"{where}{_snippet(response)}", retry_after=retry_after)
+        raise PermanentError(f"{where}{_snippet(response)}")
+
+
+def _is_http_url(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
+def _snippet(response: httpx.Response) -> str:
+    """The start of the response body, for the operator; never the whole of a huge answer."""
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        for chunk in response.iter_bytes():
+            chunks.append(chunk)
+            size += len(chunk)
+            if size >= _ERROR_SNIPPET_BYTES:
+                break
+    except httpx.HTTPError:
+        return ""
+    text = b"".join(chunks)[:_ERROR_SNIPPET_BYTES].decode("utf-8", "replace")
+    text = " ".join(text.split())
+    return f": {text}" if text else ""

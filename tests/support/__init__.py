@@ -1,0 +1,1 @@
+"""Helpers shared by the test suites: article builders and a real webhook receiver."""
