@@ -294,6 +294,16 @@ class TestIdempotency:
 def test_openapi_document_describes_the_api(client: FlaskClient) -> None:
     spec = client.get("/v1/openapi.json").get_json()
     post = spec["paths"]["/v1/articles"]["post"]
-    assert set(post["requestBody"]["content"]) == {"application/json", "text/plain"}
+    assert set(post["requestBody"]["content"]) == {
+        "application/json",
+        "application/vnd.iptc.ninjs+json; version=3.1",
+        "text/markdown",
+        "text/plain",
+    }
     assert "202" in post["responses"]
-    assert "/v1/search" in spec["paths"]
+    assert {
+        "/v1/search",
+        "/v1/articles/{article_id}/versions",
+        "/v1/articles/{article_id}/embargo",
+    } <= set(spec["paths"])
+    assert set(spec["paths"]["/v1/articles/{article_id}"]) >= {"get", "put", "delete"}

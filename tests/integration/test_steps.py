@@ -47,7 +47,7 @@ def planned(sessions: sessionmaker[Session], now: datetime) -> dict[str, str]:
             version=1,
             event=Event.PUBLISHED,
             lane=Lane.NORMAL,
-            outlets=["site", "partner"],
+            deliveries={"site": Event.PUBLISHED, "partner": Event.PUBLISHED},
             now=now,
         )
         assert [r.stage for r in refs] == [Stage.RENDER]

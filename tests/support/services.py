@@ -108,12 +108,19 @@ def postgres_database() -> Iterator[str]:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+QUEUE_PREFIXES = ("render", "index", "deliver.", "maintenance")
+
+
 def queue_lengths(redis_url: str) -> dict[str, int]:
+    """Messages waiting in each of our Celery queues (lists named after the queues)."""
     import redis
 
     client = redis.Redis.from_url(redis_url)
+    names = [key.decode() for key in client.keys("*")]
     return {
-        key.decode(): client.llen(key) for key in client.keys("*") if client.type(key) == b"list"
+        name: client.llen(name)
+        for name in names
+        if name.startswith(QUEUE_PREFIXES) and client.type(name) == b"list"
     }
 
 

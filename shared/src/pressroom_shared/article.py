@@ -41,6 +41,7 @@ class ArticleContent:
     urgency: int | None = None  # 1 (most urgent) .. 9, as in ninjs
     embargoed_until: datetime | None = None
     correction_note: str | None = None
+    kill_reason: str | None = None
     source_format: str = "json"
     extra: dict[str, object] = field(default_factory=dict)
 

@@ -77,6 +77,7 @@ class ApiKey(Base):
 
 class Article(Base):
     __tablename__ = "articles"
+    __table_args__ = (Index("ix_articles_created_at_id", "created_at", "id"),)
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     slug: Mapped[str] = mapped_column(String(200))
@@ -110,6 +111,8 @@ class ArticleVersion(Base):
     urgency: Mapped[int | None]
     embargoed_until: Mapped[datetime | None]
     correction_note: Mapped[str | None] = mapped_column(Text)
+    kill_reason: Mapped[str | None] = mapped_column(Text)
+    submitted_by: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"))
     source_format: Mapped[str] = mapped_column(String(20))
     warnings: Mapped[list[str]] = mapped_column(default=list)
     extra: Mapped[dict[str, Any]] = mapped_column(default=dict)

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import random
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import ColumnElement, and_, exists, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, exists, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from pressroom_shared.contracts import Lane, Stage
@@ -92,35 +93,87 @@ def plan_version(
     version: int,
     event: str,
     lane: Lane,
-    outlets: list[str],
+    deliveries: Mapping[str, str],
     now: datetime,
+    hold_until: datetime | None = None,
 ) -> list[StepRef]:
     """Record all work for a new version in the caller's transaction; returns what to send now.
 
-    Only the render step is sent at once: index and delivery steps wait for it, and the render
-    task sends them when it is done.
+    `deliveries` maps each outlet to the event it should carry (an outlet that never had the
+    story gets `published`, even for a later version). Only the render step is sent at once:
+    index and delivery steps wait for it, and the render task sends them when it is done.
+    An embargo (`hold_until`) holds index and deliveries until then; the sweeper releases them.
     """
     render = new_step(
         article_id=article_id, version=version, stage=Stage.RENDER, event=event, lane=lane
     )
     render.enqueued_at = now
-    steps = [
-        render,
+    held = [
         new_step(article_id=article_id, version=version, stage=Stage.INDEX, event=event, lane=lane),
         *(
             new_step(
                 article_id=article_id,
                 version=version,
                 stage=Stage.DELIVER,
-                event=event,
+                event=outlet_event,
                 lane=lane,
                 outlet=outlet,
             )
-            for outlet in outlets
+            for outlet, outlet_event in deliveries.items()
         ),
     ]
-    session.add_all(steps)
+    if hold_until is not None and hold_until > now:
+        for step in held:
+            step.next_attempt_at = hold_until
+    session.add_all([render, *held])
     return [StepRef.of(render)]
+
+
+def outlets_reached(session: Session, article_id: str) -> set[str]:
+    """Outlets that have, or may have, any version of the article: they must hear of changes."""
+    return set(
+        session.scalars(
+            select(Step.outlet).where(
+                Step.article_id == article_id,
+                Step.stage == Stage.DELIVER,
+                Step.state.in_([StepState.DONE, StepState.IN_PROGRESS, StepState.UNKNOWN]),
+            )
+        ).all()
+    )
+
+
+def cancel_waiting(session: Session, article_id: str, *, now: datetime, reason: str) -> int:
+    """Cancel the not-yet-started work of earlier versions: a newer version replaces it."""
+    result = session.execute(
+        update(Step)
+        .where(
+            Step.article_id == article_id,
+            Step.stage != Stage.RENDER,
+            Step.state.in_([StepState.PENDING, StepState.RETRYING]),
+        )
+        .values(state=StepState.CANCELED, finished_at=now, last_error=reason, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount  # type: ignore[attr-defined,no-any-return]
+
+
+def reschedule_held(
+    session: Session, article_id: str, version: int, *, until: datetime | None, now: datetime
+) -> list[StepRef]:
+    """An embargo changed or was lifted: move the held steps; returns those due now."""
+    steps = session.scalars(
+        select(Step).where(
+            Step.article_id == article_id,
+            Step.version == version,
+            Step.stage != Stage.RENDER,
+            Step.state.in_([StepState.PENDING, StepState.RETRYING]),
+        )
+    ).all()
+    due = until is None or until <= now
+    for step in steps:
+        step.next_attempt_at = None if due else until
+        step.enqueued_at = now if due else None
+    return [StepRef.of(step) for step in steps] if due else []
 
 
 def _render_done() -> ColumnElement[bool]:
@@ -219,6 +272,34 @@ def cancel(session: Session, step: Step, *, now: datetime, reason: str) -> bool:
         .where(Step.id == step.id)
         .values(state=StepState.CANCELED, finished_at=now, lease_expires_at=None, last_error=reason)
         .execution_options(synchronize_session=False)
+    )
+    return True
+
+
+def defer(session: Session, step: Step, *, now: datetime, until: datetime) -> bool:
+    """Put a claimed step back, unattempted, until `until` (an embargo still in force)."""
+    result = session.execute(
+        update(Step)
+        .where(
+            Step.id == step.id, Step.state == StepState.IN_PROGRESS, Step.attempts == step.attempts
+        )
+        .values(
+            state=StepState.PENDING,
+            attempts=Step.attempts - 1,
+            next_attempt_at=until,
+            enqueued_at=None,
+            lease_expires_at=None,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    # Not an attempt: nothing was tried, so the attempt log does not keep it.
+    session.execute(
+        delete(StepAttempt).where(
+            StepAttempt.step_id == step.id, StepAttempt.number == step.attempts
+        )
     )
     return True
 

@@ -6,6 +6,7 @@ from flask import Flask
 
 from pressroom_intake.context import IntakeContext
 from pressroom_intake.problems import ProblemApi, ProblemError, handle_problem_error
+from pressroom_intake.ratelimit import make_limiter
 from pressroom_shared.celery_app import make_celery
 from pressroom_shared.config import Settings
 from pressroom_shared.db import make_engine, make_sessionmaker
@@ -25,6 +26,8 @@ def create_app(settings: Settings) -> Flask:
         OPENAPI_VERSION="3.0.3",
         OPENAPI_URL_PREFIX="/",
         OPENAPI_JSON_PATH="v1/openapi.json",
+        OPENAPI_REDOC_PATH="docs",
+        OPENAPI_REDOC_URL="https://cdn.jsdelivr.net/npm/redoc@2/bundles/redoc.standalone.js",
     )
     app.json.ensure_ascii = False  # type: ignore[attr-defined]  # Cyrillic stays readable and 3x smaller
     outlets = tuple(load_outlets(settings))
@@ -45,8 +48,11 @@ def create_app(settings: Settings) -> Flask:
             "security": [{"bearer": []}],
         },
     )
-    api.register_blueprint(articles.blp)
-    api.register_blueprint(search.blp)
+    limiter = make_limiter(settings)
+    limiter.init_app(app)
+    for blueprint in (articles.blp, search.blp):
+        limiter.limit(settings.rate_limit)(blueprint)
+        api.register_blueprint(blueprint)
     app.register_error_handler(ProblemError, handle_problem_error)
     app.register_blueprint(site.blp)
     app.register_blueprint(health.blp)

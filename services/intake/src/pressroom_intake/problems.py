@@ -116,6 +116,16 @@ def flatten_errors(messages: Any, prefix: str = "") -> dict[str, list[str]]:
 class ProblemApi(Api):
     ERROR_SCHEMA = ProblemSchema
 
+    def _register_responses(self) -> None:
+        # flask-smorest documents its error responses with the success media type; ours are
+        # problem+json, and the document must say so.
+        success_type = getattr(self, "DEFAULT_RESPONSE_CONTENT_TYPE", "application/json")
+        self.DEFAULT_RESPONSE_CONTENT_TYPE = PROBLEM_MEDIA_TYPE
+        try:
+            super()._register_responses()
+        finally:
+            self.DEFAULT_RESPONSE_CONTENT_TYPE = success_type
+
     def handle_http_exception(self, error: HTTPException) -> Response:
         data = getattr(error, "data", None) or {}
         code = error.code or 500
@@ -127,4 +137,7 @@ class ProblemApi(Api):
         if errors:
             detail = "The request has invalid fields: " + ", ".join(sorted(errors))
         slug = title.lower().replace(" ", "-")
-        return problem(code, slug, title, detail, errors=errors, headers=data.get("headers"))
+        # werkzeug's own headers matter: Allow on 405, WWW-Authenticate on 401, Retry-After...
+        headers = {k: v for k, v in error.get_headers() if k.lower() != "content-type"}
+        headers.update(data.get("headers") or {})
+        return problem(code, slug, title, detail, errors=errors, headers=headers)

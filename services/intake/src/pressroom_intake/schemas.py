@@ -60,6 +60,11 @@ class ArticleInSchema(ma.Schema):
         load_default=None,
         metadata={"description": "Hold the story until then (ISO 8601 with offset)."},
     )
+    correction_note = ma.fields.String(
+        validate=validate.Length(min=1, max=2000),
+        load_default=None,
+        metadata={"description": "Only on PUT: makes the version a correction, with this note."},
+    )
 
     def __init__(self, *, limits: Limits | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -68,7 +73,7 @@ class ArticleInSchema(ma.Schema):
     @ma.validates_schema
     def _check(self, data: dict[str, Any], **_: Any) -> None:
         errors: dict[str, list[str]] = {}
-        for name in ("headline", "body", "byline", "rubric"):
+        for name in ("headline", "body", "byline", "rubric", "correction_note"):
             value = data.get(name)
             if value is None:
                 continue
@@ -78,6 +83,11 @@ class ArticleInSchema(ma.Schema):
                 errors.setdefault(name, []).append(exc.reason)
             if name in ("headline", "body") and not value.strip():
                 errors.setdefault(name, []).append("Must not be empty.")
+        for position, tag in enumerate(data.get("tags") or []):
+            try:
+                check_control_characters(tag, "tags")
+            except FormatError as exc:
+                errors.setdefault(f"tags.{position}", []).append(exc.reason)
         if "language" in data and not is_valid_language_tag(data["language"]):
             errors.setdefault("language", []).append(
                 f"{data['language']!r} is not a BCP 47 language tag (e.g. ru, en, en-GB)."
@@ -149,6 +159,8 @@ class ArticleAcceptedSchema(ma.Schema):
     id = ma.fields.String()
     version = ma.fields.Integer()
     status = ma.fields.String()
+    event = ma.fields.String()
+    embargoed_until = ma.fields.AwareDateTime(allow_none=True)
     headline = ma.fields.String()
     slug = ma.fields.String()
     warnings = ma.fields.List(ma.fields.String())
@@ -209,3 +221,79 @@ class SearchResultSchema(ma.Schema):
 
 def utc(value: datetime | None) -> datetime | None:
     return None if value is None else value.astimezone(UTC)
+
+
+class KillSchema(ma.Schema):
+    reason = ma.fields.String(
+        validate=validate.Length(max=2000),
+        load_default=None,
+        metadata={"description": "Why the article is withdrawn (outlets may show it)."},
+    )
+
+
+class EmbargoSchema(ma.Schema):
+    embargoed_until = ma.fields.AwareDateTime(
+        required=True,
+        allow_none=True,
+        metadata={"description": "New release time, or null to lift."},
+    )
+
+
+class VersionSchema(ma.Schema):
+    version = ma.fields.Integer()
+    event = ma.fields.String(metadata={"description": "published, updated, corrected, killed"})
+    pubstatus = ma.fields.String()
+    headline = ma.fields.String()
+    correction_note = ma.fields.String(allow_none=True)
+    kill_reason = ma.fields.String(allow_none=True)
+    embargoed_until = ma.fields.AwareDateTime(allow_none=True)
+    urgency = ma.fields.Integer(allow_none=True)
+    source_format = ma.fields.String()
+    received_at = ma.fields.AwareDateTime()
+    deliveries = ma.fields.Dict(
+        keys=ma.fields.String(),
+        values=ma.fields.String(),
+        metadata={"description": "outlet → state"},
+    )
+
+
+class VersionListSchema(ma.Schema):
+    id = ma.fields.String()
+    versions = ma.fields.List(ma.fields.Nested(VersionSchema))
+
+
+class ArticleListArgsSchema(ma.Schema):
+    rubric = ma.fields.String(validate=validate.Length(max=200))
+    language = ma.fields.String(validate=validate.Length(max=35))
+    status = ma.fields.String(
+        validate=validate.OneOf(["live", "killed", "withheld", "embargoed"]),
+        metadata={"description": "live (usable), killed, withheld, or embargoed (held now)"},
+    )
+    since = ma.fields.AwareDateTime(metadata={"description": "Received at or after (ISO 8601)."})
+    until = ma.fields.AwareDateTime(metadata={"description": "Received before (ISO 8601)."})
+    limit = ma.fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+    cursor = ma.fields.String(
+        validate=validate.Length(max=200),
+        metadata={"description": "`next_cursor` of the previous page."},
+    )
+
+
+class ArticleSummarySchema(ma.Schema):
+    id = ma.fields.String()
+    version = ma.fields.Integer()
+    pubstatus = ma.fields.String()
+    headline = ma.fields.String()
+    slug = ma.fields.String()
+    language = ma.fields.String()
+    rubric = ma.fields.String(allow_none=True)
+    byline = ma.fields.String(allow_none=True)
+    urgency = ma.fields.Integer(allow_none=True)
+    published_at = ma.fields.AwareDateTime(allow_none=True)
+    embargoed_until = ma.fields.AwareDateTime(allow_none=True)
+    created_at = ma.fields.AwareDateTime()
+    updated_at = ma.fields.AwareDateTime()
+
+
+class ArticleListSchema(ma.Schema):
+    articles = ma.fields.List(ma.fields.Nested(ArticleSummarySchema))
+    next_cursor = ma.fields.String(allow_none=True)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -13,7 +15,14 @@ from sqlalchemy.orm import Session
 from pressroom_shared.article import ArticleContent, Event, PubStatus
 from pressroom_shared.contracts import Lane, Stage
 from pressroom_shared.models import Article, ArticleVersion, Step
-from pressroom_shared.steps import StepRef, StepState, plan_version
+from pressroom_shared.steps import (
+    StepRef,
+    StepState,
+    cancel_waiting,
+    outlets_reached,
+    plan_version,
+    reschedule_held,
+)
 
 SLUG_WORDS_CHARS = 80
 
@@ -25,6 +34,10 @@ def make_slug(headline: str, article_id: str) -> str:
     return f"{words}-{article_id[:8]}"
 
 
+class ConflictError(Exception):
+    """The article is not in a state that allows this change."""
+
+
 def create_article(
     session: Session,
     content: ArticleContent,
@@ -32,21 +45,110 @@ def create_article(
     outlets: list[str],
     *,
     now: datetime,
+    submitted_by: int | None,
+    pubstatus: PubStatus = PubStatus.USABLE,
 ) -> tuple[Article, ArticleVersion, list[StepRef]]:
     article_id = str(uuid.uuid4())
     article = Article(
         id=article_id,
         slug=make_slug(content.headline, article_id),
-        current_version=1,
-        pubstatus=PubStatus.USABLE,
+        current_version=0,
+        pubstatus=pubstatus,
         created_at=now,
         updated_at=now,
     )
+    session.add(article)
+    session.flush()
+    version, refs = _add_version(
+        session,
+        article,
+        content,
+        warnings,
+        Event.PUBLISHED,
+        pubstatus,
+        {outlet: Event.PUBLISHED for outlet in outlets},
+        now=now,
+        submitted_by=submitted_by,
+    )
+    return article, version, refs
+
+
+def update_article(
+    session: Session,
+    article: Article,
+    content: ArticleContent,
+    warnings: list[str],
+    outlets: list[str],
+    *,
+    now: datetime,
+    submitted_by: int | None,
+    pubstatus: PubStatus = PubStatus.USABLE,
+) -> tuple[ArticleVersion, list[StepRef]]:
+    """A new version: to every configured outlet; those that had the story get an update."""
+    if article.pubstatus == PubStatus.CANCELED:
+        raise ConflictError("the article was killed; submit a new article instead")
+    event = Event.CORRECTED if content.correction_note else Event.UPDATED
+    reached = outlets_reached(session, article.id)
+    deliveries = {outlet: event if outlet in reached else Event.PUBLISHED for outlet in outlets}
+    cancel_waiting(
+        session, article.id, now=now, reason=f"replaced by version {article.current_version + 1}"
+    )
+    return _add_version(
+        session,
+        article,
+        content,
+        warnings,
+        event,
+        pubstatus,
+        deliveries,
+        now=now,
+        submitted_by=submitted_by,
+    )
+
+
+def kill_article(
+    session: Session, article: Article, *, reason: str, now: datetime, submitted_by: int | None
+) -> tuple[ArticleVersion, list[StepRef]]:
+    """pubstatus canceled, carried to every outlet that has (or may have) any earlier version."""
+    if article.pubstatus == PubStatus.CANCELED:
+        raise ConflictError("the article is already killed")
+    current = current_version(session, article)
+    reached = outlets_reached(session, article.id)
+    cancel_waiting(session, article.id, now=now, reason="killed")
+    content = replace(
+        to_content(current), correction_note=None, kill_reason=reason, embargoed_until=None
+    )
+    return _add_version(
+        session,
+        article,
+        content,
+        [],
+        Event.KILLED,
+        PubStatus.CANCELED,
+        {outlet: Event.KILLED for outlet in sorted(reached)},
+        now=now,
+        submitted_by=submitted_by,
+    )
+
+
+def _add_version(
+    session: Session,
+    article: Article,
+    content: ArticleContent,
+    warnings: list[str],
+    event: Event,
+    pubstatus: PubStatus,
+    deliveries: Mapping[str, str],
+    *,
+    now: datetime,
+    submitted_by: int | None,
+) -> tuple[ArticleVersion, list[StepRef]]:
+    number = article.current_version + 1
     version = ArticleVersion(
-        article_id=article_id,
-        version=1,
-        event=Event.PUBLISHED,
-        pubstatus=PubStatus.USABLE,
+        article_id=article.id,
+        version=number,
+        event=event,
+        pubstatus=pubstatus,
         headline=content.headline,
         body_html=content.body_html,
         body_text=content.body_text,
@@ -58,23 +160,75 @@ def create_article(
         urgency=content.urgency,
         embargoed_until=content.embargoed_until,
         correction_note=content.correction_note,
+        kill_reason=content.kill_reason,
+        submitted_by=submitted_by,
         source_format=content.source_format,
         warnings=warnings,
         extra=dict(content.extra),
         received_at=now,
     )
-    session.add_all([article, version])
+    article.current_version = number
+    article.pubstatus = pubstatus
+    article.updated_at = now
+    session.add(version)
     session.flush()
+    if pubstatus == PubStatus.WITHHELD:
+        deliveries = {}  # withheld: kept and rendered, published nowhere until a usable version
     refs = plan_version(
         session,
-        article_id=article_id,
-        version=1,
-        event=Event.PUBLISHED,
+        article_id=article.id,
+        version=number,
+        event=event,
         lane=Lane.for_urgency(content.urgency),
-        outlets=outlets,
+        deliveries=deliveries,
         now=now,
+        hold_until=content.embargoed_until,
     )
-    return article, version, refs
+    return version, refs
+
+
+def current_version(session: Session, article: Article) -> ArticleVersion:
+    version = session.scalar(
+        select(ArticleVersion).where(
+            ArticleVersion.article_id == article.id,
+            ArticleVersion.version == article.current_version,
+        )
+    )
+    assert version is not None
+    return version
+
+
+def to_content(version: ArticleVersion) -> ArticleContent:
+    return ArticleContent(
+        headline=version.headline,
+        body_html=version.body_html,
+        body_text=version.body_text,
+        language=version.language,
+        byline=version.byline,
+        rubric=version.rubric,
+        tags=tuple(version.tags),
+        published_at=version.published_at,
+        urgency=version.urgency,
+        embargoed_until=version.embargoed_until,
+        correction_note=version.correction_note,
+        kill_reason=version.kill_reason,
+        source_format=version.source_format,
+        extra=dict(version.extra),
+    )
+
+
+def change_embargo(
+    session: Session, article: Article, until: datetime | None, *, now: datetime
+) -> tuple[ArticleVersion, list[StepRef]]:
+    """Move or lift the embargo of the current version; held work follows it."""
+    if article.pubstatus == PubStatus.CANCELED:
+        raise ConflictError("the article was killed")
+    version = current_version(session, article)
+    if version.embargoed_until is None or version.embargoed_until <= now:
+        raise ConflictError("the article is not under embargo (any more)")
+    version.embargoed_until = until
+    article.updated_at = now
+    return version, reschedule_held(session, article.id, version.version, until=until, now=now)
 
 
 def find_article(session: Session, article_id: str) -> tuple[Article, ArticleVersion] | None:
@@ -187,3 +341,37 @@ def _delivery_view(step: Step) -> dict[str, Any]:
         "delivered_at": step.finished_at if step.state == StepState.DONE else None,
         "receipt": step.receipt,
     }
+
+
+def describe_versions(session: Session, article: Article) -> list[dict[str, Any]]:
+    versions = session.scalars(
+        select(ArticleVersion)
+        .where(ArticleVersion.article_id == article.id)
+        .order_by(ArticleVersion.version)
+    ).all()
+    deliveries = session.execute(
+        select(Step.version, Step.outlet, Step.state).where(
+            Step.article_id == article.id, Step.stage == Stage.DELIVER
+        )
+    ).all()
+    by_version: dict[int, dict[str, str]] = {}
+    for number, outlet, state in deliveries:
+        by_version.setdefault(number, {})[outlet] = DELIVERY_STATE_NAMES.get(
+            StepState(state), state
+        )
+    return [
+        {
+            "version": v.version,
+            "event": v.event,
+            "pubstatus": v.pubstatus,
+            "headline": v.headline,
+            "correction_note": v.correction_note,
+            "kill_reason": v.kill_reason,
+            "embargoed_until": v.embargoed_until,
+            "urgency": v.urgency,
+            "source_format": v.source_format,
+            "received_at": v.received_at,
+            "deliveries": by_version.get(v.version, {}),
+        }
+        for v in versions
+    ]

@@ -23,6 +23,7 @@ from pressroom_shared.steps import (
     cancel,
     claim,
     complete,
+    defer,
     fail,
     release_followers,
 )
@@ -68,6 +69,15 @@ def run_step(ctx: WorkerContext, app: Celery, stage: Stage, step_id: str) -> Out
 
 def _attempt(ctx: WorkerContext, app: Celery, step: Step) -> Outcome:
     follow: list[StepRef] = []
+    if step.stage != Stage.RENDER:
+        # Re-checked at release time: the embargo may have been moved since the step was planned.
+        with ctx.sessions() as session:
+            held_until = stages.embargo_in_force(session, step, utcnow())
+        if held_until is not None:
+            with transaction(ctx.sessions) as session:
+                defer(session, step, now=utcnow(), until=held_until)
+            log.info("step.held", until=held_until.isoformat())
+            return Outcome(StepState.PENDING, f"embargoed until {held_until.isoformat()}")
     try:
         if step.stage == Stage.DELIVER:
             receipt = _deliver(ctx, step)

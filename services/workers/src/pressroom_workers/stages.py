@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from pressroom_shared import search
 from pressroom_shared.article import Event, PubStatus
 from pressroom_shared.models import Article as ArticleRow
+from pressroom_shared.models import ArticleVersion, Step
 from pressroom_shared.models import Rendition as RenditionRow
-from pressroom_shared.models import Step
 from pressroom_shared.plugins import (
     Delivery,
     Outlet,
@@ -56,7 +58,7 @@ def index(session: Session, step: Step) -> Receipt:
     article = load_article(session, step.article_id, step.version)
     head = session.get(ArticleRow, step.article_id)
     # A kill wins over a late index of an earlier version: the index keeps no tombstone.
-    if article.pubstatus is PubStatus.CANCELED or (
+    if article.pubstatus is not PubStatus.USABLE or (
         head is not None and head.pubstatus == PubStatus.CANCELED
     ):
         search.remove_document(session, article.id)
@@ -74,6 +76,15 @@ def index(session: Session, step: Step) -> Receipt:
         published_at=content.published_at,
     )
     return Receipt(detail="indexed")
+
+
+def embargo_in_force(session: Session, step: Step, now: datetime) -> datetime | None:
+    until = session.scalar(
+        select(ArticleVersion.embargoed_until).where(
+            ArticleVersion.article_id == step.article_id, ArticleVersion.version == step.version
+        )
+    )
+    return until if until is not None and until > now else None
 
 
 def prepare_delivery(session: Session, step: Step, outlet: Outlet) -> Delivery:

@@ -1,59 +1,107 @@
-"""/v1/articles: submit and inspect articles."""
+"""/v1/articles: submit, version, kill and follow articles."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import marshmallow as ma
 from flask import Response, g, json, request, url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint
+from sqlalchemy.orm import Session
 
 from pressroom_intake import idempotency
 from pressroom_intake.auth import require_scope
-from pressroom_intake.context import intake
-from pressroom_intake.problems import ProblemError, ProblemSchema
+from pressroom_intake.context import IntakeContext, intake
+from pressroom_intake.listing import ArticleFilter, list_articles
+from pressroom_intake.problems import ProblemError, ProblemSchema, flatten_errors
 from pressroom_intake.schemas import (
     ArticleAcceptedSchema,
     ArticleInSchema,
+    ArticleListArgsSchema,
+    ArticleListSchema,
     ArticleOutSchema,
+    EmbargoSchema,
+    KillSchema,
     Limits,
+    VersionListSchema,
 )
-from pressroom_intake.store import create_article, describe_article, find_article
-from pressroom_intake.submission import parse_submission
+from pressroom_intake.store import (
+    ConflictError,
+    change_embargo,
+    create_article,
+    describe_article,
+    describe_versions,
+    find_article,
+    kill_article,
+    update_article,
+)
+from pressroom_intake.submission import Submission, parse_submission
 from pressroom_shared.db import transaction
 from pressroom_shared.dispatch import send_steps
+from pressroom_shared.models import Article, ArticleVersion
+from pressroom_shared.steps import StepRef
 from pressroom_shared.timeutil import utcnow
 
 blp = Blueprint(
     "articles", __name__, url_prefix="/v1/articles", description="Submit and follow articles."
 )
 
+PROBLEM = "application/problem+json"
 PLAIN_TEXT_EXAMPLE = (
     "27 мая 2025 05:39, Виктория Любимова, Новости СВО и мобилизации, 👁 946\n"
     "Первый абзац новости…\nПодзаголовок\n- пункт списка\n"
 )
+REQUEST_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {"schema": ArticleInSchema},
+        "application/vnd.iptc.ninjs+json; version=3.1": {
+            "schema": {"type": "object", "description": "IPTC ninjs 3.x (or version=2.2: 2.x)"}
+        },
+        "text/markdown": {
+            "schema": {"type": "string", "description": "CommonMark with YAML front matter"}
+        },
+        "text/plain": {"schema": {"type": "string"}, "example": PLAIN_TEXT_EXAMPLE},
+    },
+}
+SUBMIT_DESCRIPTION = (
+    "Accepts `application/json` (the fields below; unknown fields are rejected), "
+    "`application/vnd.iptc.ninjs+json; version=2.2|3.1` (IPTC ninjs), `text/markdown` "
+    "(CommonMark with a YAML front-matter block holding the JSON fields) or "
+    "`text/plain; charset=utf-8|windows-1251|koi8-r` in the newsroom export format: a header "
+    "line `date, byline, rubric, 👁 views`, then paragraphs, short heading lines, `- ` bullets "
+    "and footnote marks `[n]` with optional `[n] text` definitions at the end. The article is "
+    "stored before the answer; rendering, indexing and delivery follow asynchronously."
+)
+
+
+def _problems(*statuses: int) -> Any:
+    def decorate(view: Any) -> Any:
+        for status in statuses:
+            view = blp.alt_response(status, schema=ProblemSchema, content_type=PROBLEM)(view)
+        return view
+
+    return decorate
 
 
 @blp.route("")
 class Articles(MethodView):
+    @require_scope("read")
+    @blp.doc(summary="List articles, newest first, with filters and cursor pagination")
+    @blp.arguments(ArticleListArgsSchema, location="query", unknown=ma.RAISE)
+    @blp.response(200, ArticleListSchema)
+    @_problems(400, 401, 403, 422, 429)
+    def get(self, args: dict[str, Any]) -> Any:
+        with intake().sessions() as session:
+            page = list_articles(session, ArticleFilter.from_args(args))
+        return page
+
     @require_scope("submit")
     @blp.doc(
         summary="Submit an article",
-        description=(
-            "Accepts `application/json` (the fields below; unknown fields are rejected) or "
-            "`text/plain; charset=utf-8` in the newsroom export format: a header line "
-            "`date, byline, rubric, 👁 views`, then paragraphs, short heading lines, `- ` "
-            "bullets and footnote marks `[n]`. The article is stored before the answer; "
-            "rendering, indexing and delivery follow asynchronously. Send `Idempotency-Key` "
-            "to retry safely."
-        ),
-        requestBody={
-            "required": True,
-            "content": {
-                "application/json": {"schema": ArticleInSchema},
-                "text/plain": {"schema": {"type": "string"}, "example": PLAIN_TEXT_EXAMPLE},
-            },
-        },
+        description=SUBMIT_DESCRIPTION,
+        requestBody=REQUEST_BODY,
         parameters=[
             {
                 "in": "header",
@@ -65,33 +113,21 @@ class Articles(MethodView):
         ],
     )
     @blp.response(202, ArticleAcceptedSchema, description="Stored and queued.")
-    @blp.alt_response(400, schema=ProblemSchema, content_type="application/problem+json")
-    @blp.alt_response(401, schema=ProblemSchema, content_type="application/problem+json")
-    @blp.alt_response(403, schema=ProblemSchema, content_type="application/problem+json")
-    @blp.alt_response(409, schema=ProblemSchema, content_type="application/problem+json")
-    @blp.alt_response(413, schema=ProblemSchema, content_type="application/problem+json")
-    @blp.alt_response(415, schema=ProblemSchema, content_type="application/problem+json")
-    @blp.alt_response(422, schema=ProblemSchema, content_type="application/problem+json")
+    @_problems(400, 401, 403, 409, 413, 415, 422, 429)
     def post(self) -> Any:
         ctx = intake()
-        settings = ctx.settings
         now = utcnow()
         raw = request.get_data(cache=True)  # 413 past MAX_CONTENT_LENGTH, before any work
-        limits = Limits(settings.max_headline_chars, settings.max_body_chars, settings.max_tags)
-        submission = parse_submission(
-            raw, request.mimetype, request.mimetype_params.get("charset"), limits, now=now
-        )
+        submission = _parse(ctx, raw, allow_correction=False)
         record_id = None
         if (header := request.headers.get("Idempotency-Key")) is not None:
-            key = idempotency.parse_key(header)
-            digest = idempotency.fingerprint(request.mimetype, raw)
             outcome = idempotency.begin(
                 ctx.sessions,
                 g.api_key_id,
-                key,
-                digest,
+                idempotency.parse_key(header),
+                idempotency.fingerprint(request.content_type or "", raw),
                 now=now,
-                ttl=settings.idempotency_ttl_seconds,
+                ttl=ctx.settings.idempotency_ttl_seconds,
             )
             if isinstance(outcome, idempotency.Replay):
                 return _json(outcome.body, outcome.status, outcome.location, replayed=True)
@@ -102,29 +138,283 @@ class Articles(MethodView):
                     session,
                     submission.content,
                     submission.warnings,
-                    [o.name for o in ctx.outlets],
+                    _outlet_names(ctx),
                     now=now,
+                    submitted_by=g.api_key_id,
+                    pubstatus=submission.pubstatus,
                 )
-                location = url_for("articles.Article", article_id=article.id)
-                body = ArticleAcceptedSchema().dump(
-                    {
-                        "id": article.id,
-                        "version": version.version,
-                        "status": "received",
-                        "headline": version.headline,
-                        "slug": article.slug,
-                        "warnings": submission.warnings,
-                        "links": {"self_": location, "versions": f"{location}/versions"},
-                    }
-                )
+                location, body = _accepted(article, version, submission.warnings)
                 if record_id is not None:
                     idempotency.finish(session, record_id, 202, body, location)
         except BaseException:
             if record_id is not None:
                 idempotency.abandon(ctx.sessions, record_id)
             raise
-        send_steps(ctx.celery, refs)  # after commit: a message never points at an unsaved row
-        return _json(body, 202, location)
+        return _sent(ctx, refs, body, location)
+
+
+@blp.route("/<uuid:article_id>", endpoint="Article")
+class ArticleResource(MethodView):
+    @require_scope("read")
+    @blp.doc(summary="An article: its current version, progress and deliveries")
+    @blp.response(200, ArticleOutSchema, headers={"ETag": {"schema": {"type": "string"}}})
+    @_problems(401, 403, 404)
+    def get(self, article_id: Any) -> Any:
+        with intake().sessions() as session:
+            article, version = _found(session, article_id)
+            view = describe_article(session, article, version)
+        return view, 200, {"ETag": _etag(article)}
+
+    @require_scope("submit")
+    @blp.doc(
+        summary="Submit a new version (an update, or a correction with a note)",
+        description=(
+            SUBMIT_DESCRIPTION + " A version is a correction when it carries a note: the JSON "
+            "field `correction_note`, the front-matter key of that name, or the query parameter "
+            "`correction_note` (any format). Send `If-Match` with the ETag you read to refuse "
+            "overwriting a version you have not seen (412)."
+        ),
+        requestBody=REQUEST_BODY,
+        parameters=[
+            {"in": "header", "name": "If-Match", "required": False, "schema": {"type": "string"}},
+            {
+                "in": "query",
+                "name": "correction_note",
+                "required": False,
+                "schema": {"type": "string", "maxLength": 2000},
+            },
+        ],
+    )
+    @blp.response(202, ArticleAcceptedSchema, description="The new version is stored and queued.")
+    @_problems(400, 401, 403, 404, 409, 412, 413, 415, 422, 429)
+    def put(self, article_id: Any) -> Any:
+        ctx = intake()
+        now = utcnow()
+        raw = request.get_data(cache=True)
+        submission = _parse(ctx, raw, allow_correction=True)
+        with transaction(ctx.sessions) as session:
+            article, _ = _found(session, article_id)
+            _check_if_match(article)
+            try:
+                version, refs = update_article(
+                    session,
+                    article,
+                    submission.content,
+                    submission.warnings,
+                    _outlet_names(ctx),
+                    now=now,
+                    submitted_by=g.api_key_id,
+                    pubstatus=submission.pubstatus,
+                )
+            except ConflictError as exc:
+                raise _conflict(exc) from exc
+            location, body = _accepted(article, version, submission.warnings)
+        return _sent(ctx, refs, body, location, etag=_etag(article))
+
+    @require_scope("submit")
+    @blp.doc(
+        summary="Kill the article",
+        description=(
+            "pubstatus becomes `canceled`: a new version that every outlet which received any "
+            "earlier version is told of; work not yet started for earlier versions is canceled. "
+            'Give the reason as JSON `{"reason": "..."}` or `?reason=`.'
+        ),
+        requestBody={
+            "required": False,
+            "content": {"application/json": {"schema": KillSchema}},
+        },
+        parameters=[
+            {"in": "header", "name": "If-Match", "required": False, "schema": {"type": "string"}},
+            {"in": "query", "name": "reason", "required": False, "schema": {"type": "string"}},
+        ],
+    )
+    @blp.response(202, ArticleAcceptedSchema, description="The kill is stored and queued.")
+    @_problems(400, 401, 403, 404, 409, 412, 422)
+    def delete(self, article_id: Any) -> Any:
+        ctx = intake()
+        reason = _kill_reason()
+        with transaction(ctx.sessions) as session:
+            article, _ = _found(session, article_id)
+            _check_if_match(article)
+            try:
+                version, refs = kill_article(
+                    session, article, reason=reason, now=utcnow(), submitted_by=g.api_key_id
+                )
+            except ConflictError as exc:
+                raise _conflict(exc) from exc
+            location, body = _accepted(article, version, [])
+            body["status"] = "killed"
+        return _sent(ctx, refs, body, location, etag=_etag(article))
+
+
+@blp.route("/<uuid:article_id>/versions")
+class ArticleVersions(MethodView):
+    @require_scope("read")
+    @blp.doc(summary="Every version of the article, oldest first")
+    @blp.response(200, VersionListSchema)
+    @_problems(401, 403, 404)
+    def get(self, article_id: Any) -> Any:
+        with intake().sessions() as session:
+            article, _ = _found(session, article_id)
+            return {"id": article.id, "versions": describe_versions(session, article)}
+
+
+@blp.route("/<uuid:article_id>/embargo")
+class ArticleEmbargo(MethodView):
+    @require_scope("submit")
+    @blp.doc(
+        summary="Move or lift the embargo of the current version",
+        description='`{"embargoed_until": null}` lifts it: held work is released at once.',
+    )
+    @blp.arguments(EmbargoSchema)
+    @blp.response(200, ArticleOutSchema)
+    @_problems(400, 401, 403, 404, 409, 422)
+    def put(self, args: dict[str, Any], article_id: Any) -> Any:
+        ctx = intake()
+        now = utcnow()
+        until = args["embargoed_until"]
+        if until is not None and until <= now:
+            raise ProblemError(
+                422,
+                "invalid-embargo",
+                "Invalid embargo",
+                "embargoed_until is in the past; send null to lift the embargo.",
+                errors={"embargoed_until": ["Must be in the future, or null."]},
+            )
+        with transaction(ctx.sessions) as session:
+            article, _ = _found(session, article_id)
+            try:
+                version, refs = change_embargo(session, article, until, now=now)
+            except ConflictError as exc:
+                raise _conflict(exc) from exc
+            view = describe_article(session, article, version)
+        send_steps(ctx.celery, refs)
+        return view
+
+
+def _parse(ctx: IntakeContext, raw: bytes, *, allow_correction: bool) -> Submission:
+    settings = ctx.settings
+    limits = Limits(settings.max_headline_chars, settings.max_body_chars, settings.max_tags)
+    submission = parse_submission(
+        raw,
+        request.mimetype,
+        dict(request.mimetype_params),
+        limits,
+        now=utcnow(),
+        correction_note=request.args.get("correction_note"),
+    )
+    if submission.content.correction_note and not allow_correction:
+        raise ProblemError(
+            422,
+            "invalid-article",
+            "Invalid article",
+            "A new article cannot be a correction: send corrections with PUT.",
+            errors={"correction_note": ["Only allowed on PUT /v1/articles/{id}."]},
+        )
+    return submission
+
+
+def _outlet_names(ctx: IntakeContext) -> list[str]:
+    return [outlet.name for outlet in ctx.outlets]
+
+
+def _found(session: Session, article_id: Any) -> tuple[Article, ArticleVersion]:
+    found = find_article(session, str(article_id))
+    if found is None:
+        raise ProblemError(404, "not-found", "Not Found", f"No article {article_id}.")
+    return found
+
+
+def _etag(article: Article) -> str:
+    return f'"v{article.current_version}"'
+
+
+def _check_if_match(article: Article) -> None:
+    wanted = request.headers.get("If-Match")
+    if wanted is None:
+        return
+    tags = {tag.strip().removeprefix("W/") for tag in wanted.split(",")}
+    if "*" not in tags and _etag(article) not in tags:
+        raise ProblemError(
+            412,
+            "precondition-failed",
+            "Precondition Failed",
+            f"The article is at version {article.current_version} ({_etag(article)}), "
+            f"not {wanted}: read it again and resubmit.",
+            errors={"If-Match": [f"Current ETag is {_etag(article)}."]},
+        )
+
+
+def _kill_reason() -> str:
+    reason = request.args.get("reason")
+    if request.get_data(cache=True).strip():
+        if request.mimetype != "application/json":
+            raise ProblemError(
+                415,
+                "unsupported-media-type",
+                "Unsupported Media Type",
+                "Send the reason as application/json or as ?reason=.",
+                errors={"Content-Type": ["Use application/json."]},
+            )
+        document = request.get_json(silent=True)
+        if not isinstance(document, dict):
+            raise ProblemError(
+                400,
+                "invalid-request",
+                "Bad Request",
+                "Malformed JSON.",
+                errors={"_body": ["Malformed JSON."]},
+            )
+        try:
+            reason = KillSchema().load(document)["reason"] or reason
+        except ma.ValidationError as exc:
+            raise ProblemError(
+                422,
+                "invalid-request",
+                "Invalid request",
+                "Invalid kill request.",
+                errors=flatten_errors(exc.messages),
+            ) from exc
+    return (reason or "").strip() or "killed"
+
+
+def _conflict(exc: ConflictError) -> ProblemError:
+    return ProblemError(409, "conflict", "Conflict", str(exc).capitalize() + ".")
+
+
+def _accepted(
+    article: Article, version: ArticleVersion, warnings: list[str]
+) -> tuple[str, dict[str, Any]]:
+    location = url_for("articles.Article", article_id=article.id)
+    body = ArticleAcceptedSchema().dump(
+        {
+            "id": article.id,
+            "version": version.version,
+            "status": "received",
+            "event": version.event,
+            "headline": version.headline,
+            "slug": article.slug,
+            "embargoed_until": version.embargoed_until,
+            "warnings": warnings,
+            "links": {"self_": location, "versions": f"{location}/versions"},
+        }
+    )
+    return location, body
+
+
+def _sent(
+    ctx: IntakeContext,
+    refs: list[StepRef],
+    body: dict[str, Any],
+    location: str,
+    *,
+    etag: str | None = None,
+) -> Response:
+    send_steps(ctx.celery, refs)  # after commit: a message never points at an unsaved row
+    response = _json(body, 202, location)
+    if etag:
+        response.headers["ETag"] = etag
+    return response
 
 
 def _json(
@@ -138,19 +428,3 @@ def _json(
     if replayed:
         response.headers["Idempotent-Replayed"] = "true"
     return response
-
-
-@blp.route("/<uuid:article_id>", endpoint="Article")
-class ArticleResource(MethodView):
-    @require_scope("read")
-    @blp.doc(summary="An article: its current version, progress and deliveries")
-    @blp.response(200, ArticleOutSchema)
-    @blp.alt_response(404, schema=ProblemSchema, content_type="application/problem+json")
-    def get(self, article_id: Any) -> Any:
-        ctx = intake()
-        with ctx.sessions() as session:
-            found = find_article(session, str(article_id))
-            if found is None:
-                raise ProblemError(404, "not-found", "Not Found", f"No article {article_id}.")
-            view = describe_article(session, *found)
-        return view, 200, {"ETag": f'"v{view["version"]}"'}

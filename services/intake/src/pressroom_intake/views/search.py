@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import marshmallow as ma
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from pressroom_intake.auth import require_scope
 from pressroom_intake.context import intake
+from pressroom_intake.problems import ProblemSchema
 from pressroom_intake.schemas import SearchArgsSchema, SearchResultSchema
 from pressroom_shared import search
 
@@ -18,8 +20,13 @@ blp = Blueprint("search", __name__, url_prefix="/v1/search", description="Search
 @blp.route("")
 class Search(MethodView):
     @require_scope("read")
-    @blp.arguments(SearchArgsSchema, location="query")
+    # A misspelt parameter must fail loudly, not be silently ignored.
+    @blp.arguments(SearchArgsSchema, location="query", unknown=ma.RAISE)
     @blp.response(200, SearchResultSchema)
+    @blp.alt_response(401, schema=ProblemSchema, content_type="application/problem+json")
+    @blp.alt_response(403, schema=ProblemSchema, content_type="application/problem+json")
+    @blp.alt_response(422, schema=ProblemSchema, content_type="application/problem+json")
+    @blp.alt_response(429, schema=ProblemSchema, content_type="application/problem+json")
     def get(self, args: dict[str, Any]) -> Any:
         """Articles matching every word of `q` in any word form, best first."""
         with intake().sessions() as session:
