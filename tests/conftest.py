@@ -5,6 +5,7 @@ from __future__ import annotations
 import textwrap
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -175,9 +176,9 @@ def thread_worker(settings: Settings) -> Iterator[Celery]:
         yield worker_app
 
 
-@pytest.fixture
-def live_server(app: Flask) -> Iterator[str]:
-    """The intake on a real socket (werkzeug's threaded server)."""
+@contextmanager
+def serving(app: Flask) -> Iterator[str]:
+    """The intake on a real socket (werkzeug's threaded server); yields its base URL."""
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -185,6 +186,12 @@ def live_server(app: Flask) -> Iterator[str]:
         yield f"http://127.0.0.1:{server.server_port}"
     finally:
         server.shutdown()
+
+
+@pytest.fixture
+def live_server(app: Flask) -> Iterator[str]:
+    with serving(app) as url:
+        yield url
 
 
 def sample_text() -> bytes:

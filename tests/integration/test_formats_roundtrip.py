@@ -115,7 +115,10 @@ def _as_markdown(path: Path) -> str:
 def test_single_byte_charsets_are_decoded_when_declared(
     client: FlaskClient, token: str, charset: str
 ) -> None:
-    story = "27 мая 2025 05:39, Виктория Любимова, Новости\nПленных обменяли в Стамбуле. Подробности позже.\n"
+    story = (
+        "27 мая 2025 05:39, Виктория Любимова, Новости\n"
+        "Пленных обменяли в Стамбуле. Подробности позже.\n"
+    )
     view = submit(client, token, story.encode(charset), f"text/plain; charset={charset}")
     assert view["byline"] == "Виктория Любимова"
     assert "Пленных обменяли в Стамбуле." in view["body_text"]

@@ -6,7 +6,6 @@ No input it generates may cause a 5xx or an answer that contradicts the document
 from __future__ import annotations
 
 import tempfile
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,13 +13,12 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
-from werkzeug.serving import make_server
 
 from pressroom_intake import create_app
 from pressroom_shared.config import Settings
 from pressroom_shared.db import make_engine
 from pressroom_shared.migrate import upgrade
-from tests.conftest import make_settings, new_token, write_outlets
+from tests.conftest import make_settings, new_token, serving, write_outlets
 
 pytestmark = pytest.mark.integration
 
@@ -40,13 +38,8 @@ def fuzz_settings(tmp_path: Path, redis_url: str):  # type: ignore[no-untyped-de
 @pytest.fixture
 def fuzz_server(fuzz_settings) -> Iterator[str]:  # type: ignore[no-untyped-def]
     """The intake on a real socket, so every probe schemathesis makes goes through HTTP."""
-    server = make_server("127.0.0.1", 0, create_app(fuzz_settings), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
+    with serving(create_app(fuzz_settings)) as url:
+        yield url
 
 
 @pytest.fixture

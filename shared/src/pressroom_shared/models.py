@@ -20,6 +20,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
+from pressroom_shared.article import ArticleContent
 from pressroom_shared.timeutil import utcnow
 
 NAMING = {
@@ -119,6 +120,24 @@ class ArticleVersion(Base):
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     article: Mapped[Article] = relationship(back_populates="versions")
+
+    def content(self) -> ArticleContent:
+        return ArticleContent(
+            headline=self.headline,
+            body_html=self.body_html,
+            body_text=self.body_text,
+            language=self.language,
+            byline=self.byline,
+            rubric=self.rubric,
+            tags=tuple(self.tags),
+            published_at=self.published_at,
+            urgency=self.urgency,
+            embargoed_until=self.embargoed_until,
+            correction_note=self.correction_note,
+            kill_reason=self.kill_reason,
+            source_format=self.source_format,
+            extra=dict(self.extra),
+        )
 
 
 class Rendition(Base):

@@ -116,7 +116,7 @@ def kill_article(
     reached = outlets_reached(session, article.id)
     cancel_waiting(session, article.id, now=now, reason="killed")
     content = replace(
-        to_content(current), correction_note=None, kill_reason=reason, embargoed_until=None
+        current.content(), correction_note=None, kill_reason=reason, embargoed_until=None
     )
     return _add_version(
         session,
@@ -196,25 +196,6 @@ def current_version(session: Session, article: Article) -> ArticleVersion:
     )
     assert version is not None
     return version
-
-
-def to_content(version: ArticleVersion) -> ArticleContent:
-    return ArticleContent(
-        headline=version.headline,
-        body_html=version.body_html,
-        body_text=version.body_text,
-        language=version.language,
-        byline=version.byline,
-        rubric=version.rubric,
-        tags=tuple(version.tags),
-        published_at=version.published_at,
-        urgency=version.urgency,
-        embargoed_until=version.embargoed_until,
-        correction_note=version.correction_note,
-        kill_reason=version.kill_reason,
-        source_format=version.source_format,
-        extra=dict(version.extra),
-    )
 
 
 def change_embargo(

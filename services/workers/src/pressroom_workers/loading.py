@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from pressroom_shared.article import Article, ArticleContent, PubStatus
+from pressroom_shared.article import Article, PubStatus
 from pressroom_shared.models import Article as ArticleRow
 from pressroom_shared.models import ArticleVersion
 from pressroom_shared.models import Rendition as RenditionRow
@@ -33,21 +33,7 @@ def load_article(session: Session, article_id: str, version: int) -> Article:
         pubstatus=PubStatus(row.pubstatus),
         first_created=head.created_at,
         version_created=row.received_at,
-        content=ArticleContent(
-            headline=row.headline,
-            body_html=row.body_html,
-            body_text=row.body_text,
-            language=row.language,
-            byline=row.byline,
-            rubric=row.rubric,
-            tags=tuple(row.tags),
-            published_at=row.published_at,
-            urgency=row.urgency,
-            embargoed_until=row.embargoed_until,
-            correction_note=row.correction_note,
-            source_format=row.source_format,
-            extra=dict(row.extra),
-        ),
+        content=row.content(),
     )
 
 
