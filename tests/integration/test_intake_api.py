@@ -284,6 +284,32 @@ class TestIdempotency:
         )
         assert first.get_json()["id"] != second.get_json()["id"]
 
+    def test_a_retry_while_the_first_is_in_flight_is_409(
+        self, client: FlaskClient, token: str, settings: Settings
+    ) -> None:
+        from pressroom_intake import idempotency
+        from pressroom_shared.apikeys import authenticate
+        from pressroom_shared.timeutil import utcnow
+
+        sessions = make_sessionmaker(make_engine(settings))
+        with sessions() as session:
+            key = authenticate(session, token)
+        assert key is not None
+        body = json.dumps(ARTICLE).encode()
+        in_flight = idempotency.begin(
+            sessions, key.id, "slow-1", idempotency.fingerprint("application/json", body),
+            now=utcnow(), ttl=60,
+        )
+        assert isinstance(in_flight, int)  # the first request holds the key, still storing
+        retry = client.post(
+            "/v1/articles",
+            data=body,
+            headers=auth(token, **{"Idempotency-Key": '"slow-1"', "Content-Type": "application/json"}),
+        )
+        assert_problem(retry, 409)
+        assert retry.headers["Retry-After"] == "1"
+        assert counts(settings) == (0, 0, 0)
+
     def test_malformed_key_is_400(self, client: FlaskClient, token: str) -> None:
         response = client.post(
             "/v1/articles", json=ARTICLE, headers=auth(token, **{"Idempotency-Key": '""'})

@@ -6,7 +6,7 @@ from flask import Flask
 
 from pressroom_intake.context import IntakeContext
 from pressroom_intake.problems import ProblemApi, ProblemError, handle_problem_error
-from pressroom_intake.ratelimit import make_limiter
+from pressroom_intake.ratelimit import install_limiter
 from pressroom_shared.celery_app import make_celery
 from pressroom_shared.config import Settings
 from pressroom_shared.db import make_engine, make_sessionmaker
@@ -48,8 +48,7 @@ def create_app(settings: Settings) -> Flask:
             "security": [{"bearer": []}],
         },
     )
-    limiter = make_limiter(settings)
-    limiter.init_app(app)
+    limiter = install_limiter(app, settings)
     for blueprint in (articles.blp, search.blp):
         limiter.limit(settings.rate_limit)(blueprint)
         api.register_blueprint(blueprint)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import math
+import time
 
-from flask import request
-from flask_limiter import Limiter
+from flask import Flask, Response, request
+from flask_limiter import Limiter, RateLimitExceeded
 from flask_limiter.util import get_remote_address
 
+from pressroom_intake.problems import problem
 from pressroom_shared.config import Settings
 
 
@@ -19,14 +22,31 @@ def token_key() -> str:
     return "addr:" + get_remote_address()
 
 
-def make_limiter(settings: Settings) -> Limiter:
-    return Limiter(
+def install_limiter(app: Flask, settings: Settings) -> Limiter:
+    limiter = Limiter(
         key_func=token_key,
         storage_uri=settings.redis_url.replace("redis+socket://", "redis+unix://", 1),
         strategy="moving-window",
-        headers_enabled=True,  # Retry-After and X-RateLimit-* on every answer
+        # flask-limiter's own headers put Retry-After on every answer, even a 202; we send it
+        # only with a 429, where it means something.
+        headers_enabled=False,
         # Redis down must not take intake down: count in memory until it is back.
         swallow_errors=True,
         in_memory_fallback_enabled=True,
         key_prefix="pressroom-ratelimit",
     )
+    limiter.init_app(app)
+
+    def too_many_requests(error: RateLimitExceeded) -> Response:
+        current = limiter.current_limit
+        wait = max(1, math.ceil(current.reset_at - time.time())) if current else 1
+        return problem(
+            429,
+            "too-many-requests",
+            "Too Many Requests",
+            f"This token may make {error.limit.limit} requests; try again in {wait} s.",
+            headers={"Retry-After": str(wait)},
+        )
+
+    app.register_error_handler(RateLimitExceeded, too_many_requests)
+    return limiter
