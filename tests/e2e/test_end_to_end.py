@@ -17,7 +17,7 @@ from celery import Celery
 from pressroom_shared.config import Settings
 from tests.conftest import sample_text
 from tests.support.services import beat_process, wait_until, worker_process
-from tests.support.webhook_receiver import WebhookReceiver
+from tests.support.webhook_receiver import Reply, WebhookReceiver
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -110,3 +110,43 @@ def test_work_whose_message_was_lost_is_redriven_by_the_scheduler(
     finally:
         worker.stop()
         beat.stop()
+
+
+def test_a_worker_killed_mid_delivery_is_replaced_and_the_story_arrives_once(
+    settings: Settings,
+    live_server: str,
+    token: str,
+    receiver: WebhookReceiver,
+    producer: Celery,
+    tmp_path: Path,
+) -> None:
+    receiver.script(Reply(200, delay=5))  # the first delivery hangs; its worker dies meanwhile
+    doomed = worker_process(settings, tmp_path / "doomed.log", producer, name="doomed")
+    beat = beat_process(settings, tmp_path / "beat.log")
+    heir = None
+    try:
+        response = post_sample(live_server, token)
+        assert response.status_code == 202
+        article_id = response.json()["id"]
+        wait_until(lambda: receiver.requests, 15, "the webhook delivery to be in flight")
+        doomed.kill()  # SIGKILL: no goodbye, the message stays unacked, the lease stays taken
+        heir = worker_process(settings, tmp_path / "heir.log", producer, name="heir")
+        wait_until(
+            lambda: view(live_server, token, article_id)["status"] == "delivered",
+            45,
+            "the lease to expire and the heir to deliver",
+        )
+        ids = [r.headers["webhook-id"] for r in receiver.requests]
+        assert len(ids) >= 2
+        assert len(set(ids)) == 1, "a repeat carries the same webhook-id, so receivers dedupe"
+        partner = next(
+            d
+            for d in view(live_server, token, article_id)["deliveries"]
+            if d["outlet"] == "partner"
+        )
+        assert partner["attempts"] == 2
+    finally:
+        doomed.stop()
+        beat.stop()
+        if heir is not None:
+            heir.stop()

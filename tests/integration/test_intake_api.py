@@ -297,14 +297,20 @@ class TestIdempotency:
         assert key is not None
         body = json.dumps(ARTICLE).encode()
         in_flight = idempotency.begin(
-            sessions, key.id, "slow-1", idempotency.fingerprint("application/json", body),
-            now=utcnow(), ttl=60,
+            sessions,
+            key.id,
+            "slow-1",
+            idempotency.fingerprint("application/json", body),
+            now=utcnow(),
+            ttl=60,
         )
         assert isinstance(in_flight, int)  # the first request holds the key, still storing
         retry = client.post(
             "/v1/articles",
             data=body,
-            headers=auth(token, **{"Idempotency-Key": '"slow-1"', "Content-Type": "application/json"}),
+            headers=auth(
+                token, **{"Idempotency-Key": '"slow-1"', "Content-Type": "application/json"}
+            ),
         )
         assert_problem(retry, 409)
         assert retry.headers["Retry-After"] == "1"

@@ -106,3 +106,29 @@ def test_webhook_503_twice_then_200_is_delivered_once_after_three_attempts(
     ids = {r.headers["webhook-id"] for r in receiver.requests}
     assert len(ids) == 1, "every retry of one delivery carries the same webhook-id"
     assert len(receiver.verified_events()) == 3  # each attempt is correctly signed
+
+
+def test_an_article_accepted_while_redis_is_away_is_delivered_when_it_is_back(
+    settings: Settings,
+    token: str,
+    receiver: WebhookReceiver,
+    thread_worker: Celery,
+    producer: Celery,
+) -> None:
+    from pressroom_intake import create_app
+    from tests.integration.test_versions import swept_until
+    from tests.support.services import free_port
+
+    cut_off = create_app(settings.replace(redis_url=f"redis://127.0.0.1:{free_port()}/0"))
+    client = cut_off.test_client()
+    accepted = submit(client, token)  # the broker is unreachable: still 202, the article is stored
+    assert accepted["status"] == "received"
+    assert receiver.requests == []
+
+    swept_until(
+        producer,
+        lambda: article_view(client, token, accepted["id"])["status"] == "delivered",
+        30,
+        "the sweeper to send the work once Redis answers",
+    )
+    assert len(receiver.verified_events()) == 1
