@@ -123,3 +123,43 @@ def _up(base: str) -> bool:
         return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def test_webhook_receiver_checks_signatures(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from standardwebhooks.webhooks import Webhook
+
+    secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    port = free_port()
+    log = (tmp_path / "receiver.log").open("wb")
+    receiver = subprocess.Popen(
+        [PRESSROOM, "webhook-receiver", "--port", str(port), "--secret", secret],
+        env=clean_env(tmp_path / "var"),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_until(lambda: _listening(port), 20, "the receiver to listen")
+        body = '{"type": "article.published", "data": {"headlines": [{"value": "Обмен"}]}}'
+        now = datetime.now(UTC)
+        signature = Webhook(secret).sign("msg_1", now, body)
+        headers = {
+            "webhook-id": "msg_1",
+            "webhook-timestamp": str(int(now.timestamp())),
+            "webhook-signature": signature,
+            "Content-Type": "application/json",
+        }
+        url = f"http://127.0.0.1:{port}/hooks"
+        assert httpx.post(url, content=body.encode(), headers=headers).status_code == 200
+        assert httpx.post(url, content=body.encode(), headers=headers).status_code == 200
+        forged = {**headers, "webhook-signature": "v1,AAAA"}
+        assert httpx.post(url, content=body.encode(), headers=forged).status_code == 400
+    finally:
+        receiver.terminate()
+        receiver.wait(timeout=10)
+        log.close()
+    output = (tmp_path / "receiver.log").read_text()
+    assert "article.published: Обмен msg_1 signature ok\n" in output
+    assert "msg_1 signature ok (repeat: ignored)" in output
+    assert "REJECTED msg_1" in output

@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from pressroom_cli.receiver import serve
 from pressroom_cli.redis_server import EmbeddedRedis
 from pressroom_cli.supervisor import programs, supervise
 from pressroom_shared.apikeys import ApiKeyError, create_key
@@ -78,6 +79,20 @@ def keys_create(settings: Settings, name: str, scopes: str) -> None:
     except ApiKeyError as exc:
         raise click.UsageError(str(exc)) from exc
     click.echo(token)
+
+
+@cli.command("webhook-receiver")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=9000, show_default=True)
+@click.option(
+    "--secret",
+    default="whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+    show_default=True,
+    help="The outlet's secret (outlets.example.toml uses the default).",
+)
+def webhook_receiver(host: str, port: int, secret: str) -> None:
+    """A local webhook endpoint that verifies signatures and prints each event."""
+    serve(host, port, secret)
 
 
 @cli.command("config-docs")
