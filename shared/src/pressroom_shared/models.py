@@ -121,6 +121,45 @@ class ArticleVersion(Base):
 
     article: Mapped[Article] = relationship(back_populates="versions")
 
+    @classmethod
+    def from_content(
+        cls,
+        content: ArticleContent,
+        *,
+        article_id: str,
+        version: int,
+        event: str,
+        pubstatus: str,
+        warnings: list[str],
+        submitted_by: int | None,
+        received_at: datetime,
+    ) -> ArticleVersion:
+        """The row for a new version; `content()` is its inverse."""
+        return cls(
+            article_id=article_id,
+            version=version,
+            event=event,
+            pubstatus=pubstatus,
+            headline=content.headline,
+            body_html=content.body_html,
+            body_text=content.body_text,
+            language=content.language,
+            byline=content.byline,
+            rubric=content.rubric,
+            tags=list(content.tags),
+            # A story without a publication time is published when received.
+            published_at=content.published_at or received_at,
+            urgency=content.urgency,
+            embargoed_until=content.embargoed_until,
+            correction_note=content.correction_note,
+            kill_reason=content.kill_reason,
+            submitted_by=submitted_by,
+            source_format=content.source_format,
+            warnings=warnings,
+            extra=dict(content.extra),
+            received_at=received_at,
+        )
+
     def content(self) -> ArticleContent:
         return ArticleContent(
             headline=self.headline,

@@ -144,27 +144,14 @@ def _add_version(
     submitted_by: int | None,
 ) -> tuple[ArticleVersion, list[StepRef]]:
     number = article.current_version + 1
-    version = ArticleVersion(
+    version = ArticleVersion.from_content(
+        content,
         article_id=article.id,
         version=number,
         event=event,
         pubstatus=pubstatus,
-        headline=content.headline,
-        body_html=content.body_html,
-        body_text=content.body_text,
-        language=content.language,
-        byline=content.byline,
-        rubric=content.rubric,
-        tags=list(content.tags),
-        published_at=content.published_at or now,
-        urgency=content.urgency,
-        embargoed_until=content.embargoed_until,
-        correction_note=content.correction_note,
-        kill_reason=content.kill_reason,
-        submitted_by=submitted_by,
-        source_format=content.source_format,
         warnings=warnings,
-        extra=dict(content.extra),
+        submitted_by=submitted_by,
         received_at=now,
     )
     article.current_version = number
