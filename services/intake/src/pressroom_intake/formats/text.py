@@ -624,26 +624,15 @@ def derive_headline(body_text: str, max_chars: int = 120) -> str:
     return room + "…"
 
 
-def _is_cyrillic(char: str) -> bool:
-    code = ord(char)
-    return (
-        0x0400 <= code <= 0x052F
-        or 0x1C80 <= code <= 0x1C8F
-        or 0x2DE0 <= code <= 0x2DFF
-        or 0xA640 <= code <= 0xA69F
-    )
+_CYRILLIC_LETTERS = re.compile("[\u0400-\u052f\u1c80-\u1c8f\u2de0-\u2dff\ua640-\ua69f]")
 
 
 def guess_language(text: str) -> str:
     """ "ru" when Cyrillic letters are the majority of the letters, else "en"."""
-    cyrillic = other = 0
-    for char in text:
-        if char.isalpha():
-            if _is_cyrillic(char):
-                cyrillic += 1
-            else:
-                other += 1
-    return "ru" if cyrillic > other else "en"
+    # Counted in C: a per-character Python loop cost ~3 ms on the sample article.
+    cyrillic = len(_CYRILLIC_LETTERS.findall(text))
+    letters = sum(map(str.isalpha, text))
+    return "ru" if cyrillic > letters - cyrillic else "en"
 
 
 # language (2-3 letters), optional script (4 letters), optional region (2 letters or 3 digits)

@@ -50,8 +50,12 @@ MANIFEST_FORMAT = 1
 FEED_LIMIT = 50
 # Bodies of entries this far below the top of the feed are dropped from the manifest so it
 # grows by a few hundred bytes per article, not by whole articles; one of them re-entering the
-# feed (after kills above it) is listed with its summary only.
-KEEP_CONTENT_FOR = 4 * FEED_LIMIT
+# feed (after kills above it) is listed with its summary only. The manifest is read and
+# rewritten on every delivery: at 4 × FEED_LIMIT bodies that was ~1.5 MB each time and the
+# site outlet fell behind at ~10 stories/s (bench/intake_and_delivery.py).
+KEEP_CONTENT_FOR = FEED_LIMIT + 25
+# index.html lists the newest live articles; an archive by rubric is the outlet's later work.
+INDEX_LIMIT = 200
 LOCK_TIMEOUT_SECONDS = 60.0
 _SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,199}$")
 _TEMP_PREFIX = ".tmp-"
@@ -335,7 +339,7 @@ class StaticSiteOutlet:
                 "rubric": e.get("rubric"),
                 "language": e.get("language") or "",
             }
-            for e in live_entries
+            for e in live_entries[:INDEX_LIMIT]
         ]
         html = _templates.from_string(_INDEX_TEMPLATE).render(
             lang=_main_language(items), site_name=self.publisher_name, items=items
