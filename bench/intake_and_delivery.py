@@ -1,4 +1,4 @@
-"""Intake and end-to-end latency of the real stack, against a bare endpoint measured in the same run.
+"""Intake and end-to-end latency of the real stack, against a bare endpoint in the same run.
 
 Starts `pressroom run` (gunicorn intake, Celery workers, scheduler, embedded Redis, SQLite) with
 a static site and a local webhook receiver, then measures, one request at a time and then with
@@ -201,9 +201,8 @@ def report(results: dict[str, object], args: argparse.Namespace) -> None:
     print(f"pressroom intake and delivery · {machine}")
     print(f"{'measure':34} {'n':>5} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}")
     for row in results["latency"]:  # type: ignore[attr-defined]
-        print(
-            f"{row['name']:34} {row['n']:>5} {row['p50_ms']:>8} {row['p95_ms']:>8} {row['p99_ms']:>8}"
-        )
+        cells = [f"{row[key]:>8}" for key in ("p50_ms", "p95_ms", "p99_ms")]
+        print(f"{row['name']:34} {row['n']:>5} {' '.join(cells)}")
     print(f"delivered: {results['delivered']}")
     for name, value in results["throughput"].items():  # type: ignore[attr-defined]
         print(f"{name:34} {value:>8}   ({args.clients} clients, {args.seconds:g} s)")
