@@ -66,6 +66,7 @@ _INDEX_TEMPLATE = """\
 <html lang="{{ lang }}">
 <head>
 <meta charset="utf-8">
+<link rel="icon" href="data:,">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{{ site_name }}</title>
 <link rel="alternate" type="application/rss+xml" title="{{ site_name }} (RSS)" href="feed.rss">
@@ -94,6 +95,7 @@ _MOVED_TEMPLATE = """\
 <html>
 <head>
 <meta charset="utf-8">
+<link rel="icon" href="data:,">
 <meta name="robots" content="noindex">
 <meta http-equiv="refresh" content="0; url={{ href }}">
 <link rel="canonical" href="{{ url }}">
