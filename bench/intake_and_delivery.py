@@ -9,6 +9,7 @@ several clients at once:
 Prints a table and writes bench/results/intake_and_delivery.json. Not part of `make test`.
 
     .venv/bin/python bench/intake_and_delivery.py [--requests 200] [--clients 8] [--seconds 5]
+    .venv/bin/python bench/intake_and_delivery.py --intake-only   # no workers: the intake alone
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
+
+from pressroom_cli.redis_server import EmbeddedRedis
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT.parent / "shared" / "samples" / "seed-article.txt"
@@ -105,6 +108,11 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument(
+        "--intake-only",
+        action="store_true",
+        help="gunicorn and Redis alone, no workers: the intake's own cost, as issue 8 compares it",
+    )
     args = parser.parse_args()
 
     sample = (SAMPLE if SAMPLE.exists() else FALLBACK).read_bytes()
@@ -124,12 +132,37 @@ def main() -> None:
     }
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    runner = subprocess.Popen(
-        [PRESSROOM, "run", "--port", str(port)],
-        env=env,
-        stdout=(work / "run.log").open("wb"),
-        stderr=subprocess.STDOUT,
-    )
+    with EmbeddedRedis(work / "redis") as redis:
+        if args.intake_only:
+            env["PRESSROOM_REDIS_URL"] = redis.url
+            subprocess.run([PRESSROOM, "migrate"], env=env, check=True, capture_output=True)
+            argv = [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "--workers",
+                "2",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "pressroom_intake.wsgi:app",
+            ]
+        else:
+            argv = [PRESSROOM, "run", "--port", str(port)]
+        runner = subprocess.Popen(
+            argv, env=env, stdout=(work / "run.log").open("wb"), stderr=subprocess.STDOUT
+        )
+        results = measure(runner, base, env, sample, receiver, args)
+    report(results, args)
+
+
+def measure(
+    runner: subprocess.Popen[bytes],
+    base: str,
+    env: dict[str, str],
+    sample: bytes,
+    receiver: Receiver,
+    args: argparse.Namespace,
+) -> dict[str, object]:
     try:
         for _ in range(600):
             try:
@@ -145,11 +178,10 @@ def main() -> None:
             check=True,
         ).stdout.strip()
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "text/plain; charset=utf-8"}
-        results = run(base, headers, sample, receiver, args)
+        return run(base, headers, sample, receiver, args)
     finally:
         runner.send_signal(signal.SIGINT)
         runner.wait(timeout=60)
-    report(results, args)
 
 
 def run(
@@ -171,7 +203,7 @@ def run(
             intake.append(time.perf_counter() - t0)
             assert response.status_code == 202, response.text
             sent[response.json()["id"]] = t0
-        deadline = time.perf_counter() + 60
+        deadline = time.perf_counter() + (0 if args.intake_only else 60)
         while time.perf_counter() < deadline and not sent.keys() <= receiver.arrivals.keys():
             time.sleep(0.1)
         delivered = [receiver.arrivals[i] - t for i, t in sent.items() if i in receiver.arrivals]
@@ -185,7 +217,7 @@ def run(
         "latency": [
             summary("baseline GET /healthz", healthz),
             summary("POST /v1/articles → 202", intake),
-            summary("POST → signed webhook received", delivered),
+            *([summary("POST → signed webhook received", delivered)] if delivered else []),
         ],
         "delivered": f"{len(delivered)}/{len(sent)}",
         "throughput": {
@@ -206,7 +238,8 @@ def report(results: dict[str, object], args: argparse.Namespace) -> None:
     print(f"delivered: {results['delivered']}")
     for name, value in results["throughput"].items():  # type: ignore[attr-defined]
         print(f"{name:34} {value:>8}   ({args.clients} clients, {args.seconds:g} s)")
-    out = ROOT / "bench" / "results" / "intake_and_delivery.json"
+    name = "intake_only" if args.intake_only else "intake_and_delivery"
+    out = ROOT / "bench" / "results" / f"{name}.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(
         json.dumps(
