@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import marshmallow as ma
@@ -217,10 +216,6 @@ class SearchHitSchema(ma.Schema):
 class SearchResultSchema(ma.Schema):
     query = ma.fields.String()
     results = ma.fields.List(ma.fields.Nested(SearchHitSchema))
-
-
-def utc(value: datetime | None) -> datetime | None:
-    return None if value is None else value.astimezone(UTC)
 
 
 class KillSchema(ma.Schema):

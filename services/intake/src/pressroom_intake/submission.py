@@ -15,8 +15,8 @@ from typing import Any
 import marshmallow as ma
 
 from pressroom_intake.formats.candidate import Candidate
-from pressroom_intake.formats.markdown import parse_markdown
-from pressroom_intake.formats.ninjs import parse_ninjs
+from pressroom_intake.formats.markdown import MARKDOWN_MEDIA_TYPE, parse_markdown
+from pressroom_intake.formats.ninjs import NINJS_MEDIA_TYPE, parse_ninjs
 from pressroom_intake.formats.plaintext import parse_plaintext
 from pressroom_intake.formats.text import (
     FormatError,
@@ -30,8 +30,8 @@ from pressroom_intake.schemas import ArticleInSchema, Limits, looks_like_html
 from pressroom_shared.article import ArticleContent, PubStatus
 
 JSON = "application/json"
-NINJS = "application/vnd.iptc.ninjs+json"
-MARKDOWN = "text/markdown"
+NINJS = NINJS_MEDIA_TYPE
+MARKDOWN = MARKDOWN_MEDIA_TYPE
 PLAIN_TEXT = "text/plain"
 MEDIA_TYPES = (JSON, NINJS, MARKDOWN, PLAIN_TEXT)
 
@@ -72,7 +72,7 @@ def parse_submission(
         data: dict[str, Any] = ArticleInSchema(limits=limits).load(fields)
     except ma.ValidationError as exc:
         errors = flatten_errors(exc.messages)
-        raise invalid({candidate.source_fields.get(k, k): v for k, v in errors.items()}) from exc
+        raise invalid({candidate.source_name(k): v for k, v in errors.items()}) from exc
     try:
         pubstatus = PubStatus(candidate.pubstatus)
     except ValueError:
