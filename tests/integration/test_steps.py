@@ -22,6 +22,7 @@ from pressroom_shared.steps import (
     fail,
     plan_version,
     release_followers,
+    successors,
     take_due,
 )
 from pressroom_shared.timeutil import utcnow
@@ -208,3 +209,58 @@ def test_the_sweeper_redrives_lost_and_stuck_work_only(sessions: sessionmaker[Se
         assert [r.id for r in take_due(session, now=much_later, redrive_after=30)] == [
             ids["render:"]
         ]
+
+
+def test_a_newer_delivery_waits_while_an_older_one_is_in_flight(
+    sessions: sessionmaker[Session],
+) -> None:
+    now = utcnow()
+    first = planned(sessions, now)
+    article_id = _article_of(sessions, first["render:"])
+    with transaction(sessions) as session:
+        for step_id in (first["render:"], first["deliver:site"]):
+            step = claim(session, step_id, now=now, lease_seconds=60)
+            assert step is not None
+            if step.stage == "render":
+                assert complete(session, step, now=now, receipt={})
+        older = session.get(Step, first["deliver:site"])
+        assert older is not None
+        assert older.state == StepState.IN_PROGRESS
+        session.get(Article, article_id).current_version = 2  # type: ignore[union-attr]
+        plan_version(
+            session,
+            article_id=article_id,
+            version=2,
+            event=Event.KILLED,
+            lane=Lane.NORMAL,
+            deliveries={"site": Event.KILLED},
+            now=now,
+        )
+    with transaction(sessions) as session:
+        render = (
+            session.query(Step).filter_by(article_id=article_id, version=2, stage="render").one()
+        )
+        claimed = claim(session, render.id, now=now, lease_seconds=60)
+        assert claimed is not None
+        assert complete(session, claimed, now=now, receipt={})
+        newer_id = (
+            session.query(Step).filter_by(article_id=article_id, version=2, outlet="site").one().id
+        )
+    with transaction(sessions) as session:
+        assert claim(session, newer_id, now=now, lease_seconds=60) is None, "v1 is still in flight"
+        due = take_due(session, now=now + timedelta(seconds=31), redrive_after=30)
+        assert newer_id not in [r.id for r in due], "nor does the sweeper send it"
+    with transaction(sessions) as session:
+        older = session.get(Step, first["deliver:site"])
+        assert older is not None
+        assert complete(session, older, now=now, receipt={})
+        assert [r.id for r in successors(session, older, now=now)] == [newer_id]
+    with transaction(sessions) as session:
+        assert claim(session, newer_id, now=now, lease_seconds=60) is not None
+
+
+def _article_of(sessions: sessionmaker[Session], step_id: str) -> str:
+    with sessions() as session:
+        step = session.get(Step, step_id)
+        assert step is not None
+        return step.article_id

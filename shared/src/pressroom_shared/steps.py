@@ -199,7 +199,44 @@ def _runnable(now: datetime) -> ColumnElement[bool]:
             and_(Step.state == StepState.IN_PROGRESS, Step.lease_expires_at < now),
         ),
         _render_done(),
+        ~_older_delivery_in_flight(now),
     )
+
+
+def _older_delivery_in_flight(now: datetime) -> ColumnElement[bool]:
+    """An earlier version is being carried to the same outlet right now.
+
+    Its successor waits (the runner sends it when the earlier one ends), so an outlet never
+    gets version N+1, or a kill, and then version N from a slower worker.
+    """
+    older = aliased(Step)
+    return exists().where(
+        Step.stage == Stage.DELIVER,
+        older.article_id == Step.article_id,
+        older.outlet == Step.outlet,
+        older.stage == Stage.DELIVER,
+        older.version < Step.version,
+        older.state == StepState.IN_PROGRESS,
+        older.lease_expires_at >= now,
+    )
+
+
+def successors(session: Session, step: Step, *, now: datetime) -> list[StepRef]:
+    """After a delivery ends: newer versions' deliveries to that outlet, which waited for it."""
+    waiting = session.scalars(
+        select(Step).where(
+            Step.article_id == step.article_id,
+            Step.outlet == step.outlet,
+            Step.stage == Stage.DELIVER,
+            Step.version > step.version,
+            Step.state.in_([StepState.PENDING, StepState.RETRYING]),
+            or_(Step.next_attempt_at.is_(None), Step.next_attempt_at <= now),
+            _render_done(),
+        )
+    ).all()
+    for waiting_step in waiting:
+        waiting_step.enqueued_at = now
+    return [StepRef.of(waiting_step) for waiting_step in waiting]
 
 
 def claim(session: Session, step_id: str, *, now: datetime, lease_seconds: float) -> Step | None:

@@ -26,6 +26,7 @@ from pressroom_shared.steps import (
     defer,
     fail,
     release_followers,
+    successors,
 )
 from pressroom_shared.timeutil import utcnow
 from pressroom_workers import stages
@@ -60,11 +61,16 @@ def run_step(ctx: WorkerContext, app: Celery, stage: Stage, step_id: str) -> Out
         outlet=step.outlet,
     )
     try:
-        return _attempt(ctx, app, step)
+        outcome = _attempt(ctx, app, step)
     finally:
         structlog.contextvars.unbind_contextvars(
             "step_id", "article_id", "version", "stage", "outlet"
         )
+    if step.stage == Stage.DELIVER and outcome.state != "skipped":
+        with transaction(ctx.sessions) as session:
+            waiting = successors(session, step, now=utcnow())
+        send_steps(app, waiting)
+    return outcome
 
 
 def _attempt(ctx: WorkerContext, app: Celery, step: Step) -> Outcome:
