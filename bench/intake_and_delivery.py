@@ -19,7 +19,6 @@ import json
 import os
 import platform
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -32,19 +31,13 @@ from pathlib import Path
 
 import httpx
 
-from pressroom_cli.redis_server import EmbeddedRedis
+from pressroom_cli.redis_server import EmbeddedRedis, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT.parent / "shared" / "samples" / "seed-article.txt"
 FALLBACK = ROOT / "tests" / "fixtures" / "ru-prisoner-exchange.txt"
 PRESSROOM = str(Path(sys.executable).with_name("pressroom"))
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class Receiver:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +13,7 @@ import httpx
 import pytest
 
 from tests.conftest import sample_text
-from tests.support.services import free_port, wait_until
+from tests.support.services import free_port, port_open, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -107,15 +106,7 @@ def test_run_serves_the_sample_and_stops_everything_on_ctrl_c(tmp_path: Path) ->
     redis_port = re.search(r"embedded Redis at redis://127\.0\.0\.1:(\d+)/0", output)
     assert redis_port, output
     assert not _up(base)
-    assert not _listening(int(redis_port.group(1))), "the embedded Redis outlived `pressroom run`"
-
-
-def _listening(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-    except OSError:
-        return False
-    return True
+    assert not port_open(int(redis_port.group(1))), "the embedded Redis outlived `pressroom run`"
 
 
 def _up(base: str) -> bool:
@@ -140,7 +131,7 @@ def test_webhook_receiver_checks_signatures(tmp_path: Path) -> None:
         stderr=subprocess.STDOUT,
     )
     try:
-        wait_until(lambda: _listening(port), 20, "the receiver to listen")
+        wait_until(lambda: port_open(port), 20, "the receiver to listen")
         body = '{"type": "article.published", "data": {"headlines": [{"value": "Обмен"}]}}'
         now = datetime.now(UTC)
         signature = Webhook(secret).sign("msg_1", now, body)

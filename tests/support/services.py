@@ -18,17 +18,12 @@ from pathlib import Path
 import psycopg
 from celery import Celery
 
+from pressroom_cli.redis_server import free_port
 from pressroom_shared.config import Settings
 from pressroom_shared.contracts import all_queues
 from pressroom_shared.outlets_config import load_outlets
 
 POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def wait_until(
@@ -72,14 +67,14 @@ def redis_server(folder: Path) -> Iterator[tuple[str, subprocess.Popen[bytes] | 
         stdout=subprocess.DEVNULL,
     )
     try:
-        wait_until(lambda: _port_open(port), 10, "redis-server")
+        wait_until(lambda: port_open(port), 10, "redis-server")
         yield f"redis://127.0.0.1:{port}", process
     finally:
         process.terminate()
         process.wait(timeout=10)
 
 
-def _port_open(port: int) -> bool:
+def port_open(port: int) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.2):
             return True
