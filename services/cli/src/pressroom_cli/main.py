@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from pressroom_cli.operate import deliveries, outlets
 from pressroom_cli.receiver import serve
 from pressroom_cli.redis_server import EmbeddedRedis
 from pressroom_cli.supervisor import programs, supervise
@@ -93,6 +94,10 @@ def keys_create(settings: Settings, name: str, scopes: str) -> None:
 def webhook_receiver(host: str, port: int, secret: str) -> None:
     """A local webhook endpoint that verifies signatures and prints each event."""
     serve(host, port, secret)
+
+
+cli.add_command(deliveries)
+cli.add_command(outlets)
 
 
 @cli.command("config-docs")

@@ -38,7 +38,9 @@ def programs(
         settings.log_level,
         "--without-mingle",
     ]
-    pipeline_queues = [*stage_queues(Stage.RENDER), *stage_queues(Stage.INDEX), MAINTENANCE_QUEUE]
+    # Maintenance first: a render backlog must never hold up the sweeper (the worker polls its
+    # queues in this order).
+    pipeline_queues = [MAINTENANCE_QUEUE, *stage_queues(Stage.RENDER), *stage_queues(Stage.INDEX)]
     return [
         Program(
             "intake",

@@ -12,28 +12,23 @@ import base64
 import binascii
 import json
 import re
-import ssl
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-import httpx
 from standardwebhooks.webhooks import Webhook
 
 from pressroom_shared.config import Settings
 from pressroom_shared.outlets_config import OutletConfig
-from pressroom_shared.plugins import Delivery, PermanentError, Receipt, TransientError
+from pressroom_shared.plugins import Delivery, PermanentError, Receipt
 from pressroom_shared.timeutil import isoformat, utcnow
+from pressroom_workers.outlets.http import classify, request_with_deadline, tls_context
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 - the format marker, not a secret
 USER_AGENT = "pressroom-webhooks/1"
-# Statuses the spec (and RFC 9110) mean as "try again later" rather than "no".
-RETRYABLE_STATUSES = frozenset({408, 425, 429})
 # Spec: the id must not contain "." (it is a field separator of the signed content); header
 # values must also be plain printable ASCII.
 _WEBHOOK_ID = re.compile(r"^[\x21-\x2d\x2f-\x7e]{1,200}$")
-_ERROR_SNIPPET_BYTES = 300
 
 
 def decode_secret(secret: str) -> bytes:
@@ -50,22 +45,6 @@ def decode_secret(secret: str) -> bytes:
     if not key:
         raise ValueError("the secret is empty")
     return key
-
-
-def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header (delay-seconds or HTTP-date); None if absent."""
-    if value is None:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:  # "-0000" dates parse naive; HTTP-dates are always GMT
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or utcnow())).total_seconds())
 
 
 class WebhookOutlet:
@@ -92,10 +71,9 @@ class WebhookOutlet:
         self.name = config.name
         self.url = url
         self.timeout = float(timeout)
+        self.deadline = settings.delivery_deadline_seconds
         self._signer = Webhook(secret)
-        # Building an SSL context loads the CA bundle (~10 ms of CPU): once per outlet, not
-        # once per delivery. Contexts are safe to share between threads.
-        self._tls = ssl.create_default_context()
+        self._tls = tls_context()
 
     def deliver(self, delivery: Delivery) -> Receipt:
         if not _WEBHOOK_ID.match(delivery.id):
@@ -111,20 +89,16 @@ class WebhookOutlet:
             "webhook-timestamp": str(timestamp),
             "webhook-signature": signature,
         }
-        # One client per delivery: nothing outlives the task, and a forked worker never
-        # inherits another process's open connections.
-        timeout = httpx.Timeout(self.timeout)
-        try:
-            with (
-                httpx.Client(timeout=timeout, follow_redirects=False, verify=self._tls) as client,
-                client.stream(
-                    "POST", self.url, content=body.encode("utf-8"), headers=headers
-                ) as response,
-            ):
-                return self._classify(response)
-        except httpx.TransportError as exc:
-            # Safe to resend even if the request did arrive: receivers dedupe on webhook-id.
-            raise TransientError(f"POST {self.url}: {type(exc).__name__}: {exc}") from exc
+        answer = request_with_deadline(
+            "POST",
+            self.url,
+            content=body.encode("utf-8"),
+            headers=headers,
+            deadline=self.deadline,
+            phase_timeout=self.timeout,
+            verify=self._tls,
+        )
+        return classify(answer, f"POST {self.url}")
 
     @staticmethod
     def body(delivery: Delivery) -> str:
@@ -142,39 +116,7 @@ class WebhookOutlet:
         }
         return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
 
-    def _classify(self, response: httpx.Response) -> Receipt:
-        status = response.status_code
-        if 200 <= status < 300:
-            return Receipt(f"HTTP {status}", {"status": status})
-        where = f"POST {self.url}: HTTP {status}"
-        if 300 <= status < 400:
-            location = response.headers.get("location", "")
-            raise PermanentError(f"{where} redirects to {location!r}; webhooks follow no redirects")
-        if status == 410:
-            raise PermanentError(f"{where}: endpoint gone; the receiver asks to stop sending")
-        if status in RETRYABLE_STATUSES or 500 <= status < 600:
-            retry_after = parse_retry_after(response.headers.get("retry-after"))
-            raise TransientError(f"{where}{_snippet(response)}", retry_after=retry_after)
-        raise PermanentError(f"{where}{_snippet(response)}")
-
 
 def _is_http_url(url: str) -> bool:
     parts = urlsplit(url)
     return parts.scheme in ("http", "https") and bool(parts.hostname)
-
-
-def _snippet(response: httpx.Response) -> str:
-    """The start of the response body, for the operator; never the whole of a huge answer."""
-    chunks: list[bytes] = []
-    size = 0
-    try:
-        for chunk in response.iter_bytes():
-            chunks.append(chunk)
-            size += len(chunk)
-            if size >= _ERROR_SNIPPET_BYTES:
-                break
-    except httpx.HTTPError:
-        return ""
-    text = b"".join(chunks)[:_ERROR_SNIPPET_BYTES].decode("utf-8", "replace")
-    text = " ".join(text.split())
-    return f": {text}" if text else ""
