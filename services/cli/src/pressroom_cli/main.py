@@ -13,6 +13,7 @@ from pressroom_cli.supervisor import programs, supervise
 from pressroom_shared.apikeys import ApiKeyError, create_key
 from pressroom_shared.config import Settings
 from pressroom_shared.db import make_engine, make_sessionmaker, transaction
+from pressroom_shared.logging import configure_logging
 from pressroom_shared.migrate import upgrade
 from pressroom_shared.outlets_config import load_outlets
 
@@ -37,7 +38,7 @@ def migrate(settings: Settings) -> None:
 @click.option("--port", default=8000, show_default=True)
 @click.pass_obj
 def run(settings: Settings, host: str, port: int) -> None:
-    """Run the whole service in the foreground; Ctrl-C stops every process."""
+    """Run the whole service in the foreground, restarting what crashes; Ctrl-C stops it all."""
     settings.var_dir.mkdir(parents=True, exist_ok=True)
     outlets = load_outlets(settings)  # fail fast on a bad outlets file
     upgrade(make_engine(settings))
@@ -52,7 +53,9 @@ def run(settings: Settings, host: str, port: int) -> None:
 def _run(settings: Settings, outlets: list, host: str, port: int) -> int:  # type: ignore[type-arg]
     env = {**os.environ, **settings.to_env()}
     click.echo(f"pressroom: intake on http://{host}:{port}", err=True)
-    return supervise(programs(settings, outlets, host, port), env)
+    configure_logging(settings, "supervisor")
+    status_file = settings.var_dir / "supervisor.json"
+    return supervise(programs(settings, outlets, host, port), env, status_file)
 
 
 @cli.group()
