@@ -114,6 +114,7 @@ def make_settings(
         http_timeout_seconds=3.0,
         log_json=False,
         log_level="WARNING",
+        allow_example_secrets=True,  # WEBHOOK_SECRET is the published example
     )
 
 
