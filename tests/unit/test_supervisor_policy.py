@@ -87,3 +87,7 @@ def test_stopped_clears_the_pending_restart() -> None:
     status.stopped(now=1.5)
     assert status.state == "stopped"
     assert not status.due(1e9)
+
+
+def test_the_defaults_are_the_ones_the_readme_states() -> None:
+    assert RestartPolicy() == POLICY
