@@ -109,8 +109,8 @@ class RestartPolicy:
 
     The delay doubles from `first_delay` up to `max_delay` with each exit, and falls back to
     `first_delay` once the program has stayed up `stable_after` seconds. `loop_exits` exits
-    within `loop_window` seconds are a crash loop: reported loudly, and still restarted at the
-    capped delay, since what it lacks (Redis, the database) may come back.
+    within `loop_window` seconds are a crash loop: reported loudly, and still restarted with
+    the backoff, since what it lacks (Redis, the database) may come back.
     """
 
     first_delay: float = 1.0
