@@ -116,6 +116,7 @@ def make_settings(
         delivery_deadline_seconds=4.0,
         log_json=False,
         log_level="WARNING",
+        allow_example_secrets=True,  # WEBHOOK_SECRET is the published example
     )
 
 

@@ -32,10 +32,15 @@ from pressroom_workers.outlets.http import parse_retry_after
 from pressroom_workers.outlets.webhook import WebhookOutlet
 from pressroom_workers.renderers.ninjs import NinjsRenderer
 from tests.support.articles import killed, make_article
-from tests.support.webhook_receiver import Reply, WebhookReceiver, signature_matches
+from tests.support.webhook_receiver import (
+    Reply,
+    WebhookReceiver,
+    new_secret,
+    signature_matches,
+)
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-SETTINGS = Settings(http_timeout_seconds=5.0)
+SETTINGS = Settings(http_timeout_seconds=5.0, allow_example_secrets=True)
 CONTEXT = RenderContext(site_url="https://news.example.ru", publisher_name="Пресс-центр")
 
 
@@ -96,6 +101,45 @@ def closed_port_url() -> str:
 def test_bad_options_are_rejected(options: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message) as info:
         WebhookOutlet(OutletConfig("partner", "webhook", options), SETTINGS)
+    assert "'partner'" in str(info.value)
+
+
+def test_the_published_example_secret_is_refused_unless_allowed() -> None:
+    config = OutletConfig("partner", "webhook", {"url": "https://example.org/h", "secret": SECRET})
+    with pytest.raises(ValueError, match="published example") as info:
+        WebhookOutlet(config, Settings())
+    assert "'partner'" in str(info.value)
+    assert "PRESSROOM_ALLOW_EXAMPLE_SECRETS" in str(info.value)
+    assert WebhookOutlet(config, Settings(allow_example_secrets=True)).name == "partner"
+
+
+def test_the_secret_can_come_from_a_pressroom_secret_variable(receiver: WebhookReceiver) -> None:
+    own = new_secret()
+    settings = Settings.from_env({"PRESSROOM_SECRET_PARTNER": own})
+    config = OutletConfig(
+        "partner", "webhook", {"url": receiver.url, "secret_env": "PRESSROOM_SECRET_PARTNER"}
+    )
+    WebhookOutlet(config, settings).deliver(delivery())
+    [request] = receiver.requests
+    assert signature_matches(own, request.headers, request.body)
+    assert not signature_matches(SECRET, request.headers, request.body)
+
+
+@pytest.mark.parametrize(
+    ("options", "environ", "message"),
+    [
+        ({"secret_env": "PRESSROOM_SECRET_PARTNER"}, {}, "PRESSROOM_SECRET_PARTNER, which is not"),
+        ({"secret_env": "PARTNER_SECRET"}, {"PARTNER_SECRET": SECRET}, "PRESSROOM_SECRET_\\*"),
+        ({"secret_env": "PRESSROOM_SECRET_P", "secret": SECRET}, {}, "or secret_env"),
+        ({"secret_env": "PRESSROOM_SECRET_P"}, {"PRESSROOM_SECRET_P": SECRET}, "published"),
+    ],
+)
+def test_bad_secret_variables_are_rejected(
+    options: dict[str, Any], environ: dict[str, str], message: str
+) -> None:
+    config = OutletConfig("partner", "webhook", {"url": "https://example.org/h", **options})
+    with pytest.raises(ValueError, match=message) as info:
+        WebhookOutlet(config, Settings.from_env(environ))
     assert "'partner'" in str(info.value)
 
 

@@ -18,6 +18,9 @@ from typing import Any, Union, get_args, get_origin, get_type_hints
 PREFIX = "PRESSROOM_"
 # Time a leased step keeps beyond the longest send: renewing and recording take a moment too.
 LEASE_MARGIN_SECONDS = 5.0
+# Outlets name their secrets by variable (`secret_env = "PRESSROOM_SECRET_PARTNER"`), so that
+# files and compose never hold one; every such variable is collected into Settings.secrets.
+SECRET_PREFIX = PREFIX + "SECRET_"
 
 
 class ConfigError(ValueError):
@@ -107,6 +110,18 @@ class Settings:
     )
     log_level: str = option("INFO", "Log level for every process.")
     log_json: bool = option(True, "JSON log lines (false: human-readable console lines).")
+    allow_example_secrets: bool = option(
+        False, "Let outlets use the published example secret (local development only)."
+    )
+    secrets: Mapping[str, str] = field(
+        default_factory=dict,
+        repr=False,  # never in a log line or a traceback
+        hash=False,
+        metadata={
+            "variable": SECRET_PREFIX + "<NAME>",
+            "doc": "Secrets that outlets name with `secret_env`; kept out of files and logs.",
+        },
+    )
 
     def __post_init__(self) -> None:
         problems = []
@@ -152,7 +167,7 @@ class Settings:
         errors: list[str] = []
         for f in dataclasses.fields(cls):
             name = PREFIX + f.name.upper()
-            if name not in environ:
+            if f.name == "secrets" or name not in environ:
                 continue
             try:
                 values[f.name] = _coerce(hints[f.name], environ[name])
@@ -160,6 +175,7 @@ class Settings:
                 errors.append(f"{name}: {exc}")
         if errors:
             raise ConfigError("invalid settings: " + "; ".join(errors))
+        values["secrets"] = {k: v for k, v in environ.items() if k.startswith(SECRET_PREFIX)}
         return cls(**values)
 
     @classmethod
@@ -167,16 +183,17 @@ class Settings:
         """(variable, default, doc) for every option."""
         rows = []
         for f in dataclasses.fields(cls):
-            default = "" if f.default is None else str(f.default)
-            rows.append((PREFIX + f.name.upper(), default, f.metadata["doc"]))
+            default = "" if f.default in (None, dataclasses.MISSING) else str(f.default)
+            name = f.metadata.get("variable", PREFIX + f.name.upper())
+            rows.append((name, default, f.metadata["doc"]))
         return rows
 
     def to_env(self) -> dict[str, str]:
         """The variables that rebuild these settings in a child process."""
-        env = {}
+        env = dict(self.secrets)
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            if value is None:
+            if value is None or f.name == "secrets":
                 continue
             env[PREFIX + f.name.upper()] = (
                 str(value).lower() if isinstance(value, bool) else str(value)

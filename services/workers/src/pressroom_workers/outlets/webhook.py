@@ -12,14 +12,16 @@ import base64
 import binascii
 import json
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from standardwebhooks.webhooks import Webhook
 
+from pressroom_shared.config import SECRET_PREFIX as SECRET_ENV_PREFIX
 from pressroom_shared.config import Settings
-from pressroom_shared.outlets_config import OutletConfig
+from pressroom_shared.outlets_config import EXAMPLE_WEBHOOK_SECRET, OutletConfig
 from pressroom_shared.plugins import Delivery, PermanentError, Receipt
 from pressroom_shared.timeutil import isoformat, utcnow
 from pressroom_workers.outlets.http import classify, request_with_deadline, tls_context
@@ -56,11 +58,8 @@ class WebhookOutlet:
         url = options.get("url")
         if not isinstance(url, str) or not _is_http_url(url):
             raise ValueError(f"outlet {config.name!r}: url must be an http(s) URL, got {url!r}")
-        secret = options.get("secret")
-        if not isinstance(secret, str):
-            raise ValueError(f'outlet {config.name!r}: webhook needs secret = "whsec_..."')
         try:
-            decode_secret(secret)
+            secret = _secret(options, settings)
         except ValueError as exc:
             raise ValueError(f"outlet {config.name!r}: {exc}") from None
         timeout = options.get("timeout", settings.http_timeout_seconds)
@@ -115,6 +114,36 @@ class WebhookOutlet:
             "data": data,
         }
         return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+
+
+def _secret(options: Mapping[str, Any], settings: Settings) -> str:
+    """The signing secret: `secret` in the file, or the PRESSROOM_SECRET_* variable that
+    `secret_env` names (so deployments keep it out of files); never the published example,
+    unless allowed for development."""
+    literal, variable = options.get("secret"), options.get("secret_env")
+    if (literal is None) == (variable is None):
+        raise ValueError(
+            f'webhook needs secret = "whsec_..." or secret_env = "{SECRET_ENV_PREFIX}<NAME>"'
+        )
+    if variable is not None:
+        if not isinstance(variable, str) or not variable.startswith(SECRET_ENV_PREFIX):
+            raise ValueError(
+                f"secret_env must name a {SECRET_ENV_PREFIX}* variable "
+                f"(only those are read from the environment), got {variable!r}"
+            )
+        literal = settings.secrets.get(variable)
+        if literal is None:
+            raise ValueError(f"secret_env names {variable}, which is not set")
+    if not isinstance(literal, str):
+        raise ValueError(f"the secret must be a string, got {type(literal).__name__}")
+    key = decode_secret(literal)
+    if key == decode_secret(EXAMPLE_WEBHOOK_SECRET) and not settings.allow_example_secrets:
+        raise ValueError(
+            "the secret is the published example, so anyone could forge this outlet's "
+            'webhooks: give it a secret of its own ("whsec_" + 32 random bytes in base64), '
+            "or set PRESSROOM_ALLOW_EXAMPLE_SECRETS=true for local development"
+        )
+    return literal
 
 
 def _is_http_url(url: str) -> bool:
