@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -207,7 +208,13 @@ class Step(Base):
         UniqueConstraint("article_id", "version", "stage", "outlet"),
         Index("ix_steps_state_due", "state", "next_attempt_at"),
         # The sweeper's only access path: due rows, oldest first (finished steps have none).
-        Index("ix_steps_due_at", "due_at"),
+        # Partial: finished steps (the vast majority) are not in it at all.
+        Index(
+            "ix_steps_due_at",
+            "due_at",
+            sqlite_where=text("due_at IS NOT NULL"),
+            postgresql_where=text("due_at IS NOT NULL"),
+        ),
         Index("ix_steps_outlet_state", "outlet", "state"),
         Index("ix_steps_finished_at", "finished_at"),
     )

@@ -28,7 +28,7 @@ from __future__ import annotations
 import random
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -729,53 +729,124 @@ def take_due(
     - not runnable yet (waiting for its render, an older delivery, a paused outlet): looked at
       again later.
     """
-    candidates = session.scalars(
-        select(Step)
-        .where(Step.due_at <= now)
-        .order_by(Step.due_at)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    ).all()
-    if not candidates:
+    # Plain rows, not ORM objects, and set-wise UPDATEs: a sweep that finds a full batch of
+    # work still queued must stay cheap (bench/sweep.py).
+    due = [
+        _Due(*row)
+        for row in session.execute(
+            select(
+                Step.id,
+                Step.state,
+                Step.stage,
+                Step.lane,
+                Step.outlet,
+                Step.enqueued_at,
+                Step.next_attempt_at,
+                Step.lease_expires_at,
+            )
+            .where(Step.due_at.is_not(None), Step.due_at <= now)
+            .order_by(Step.due_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        ).all()
+    ]
+    if not due:
         return []
-    recover_lost(session, now=now, policy=policy, step_ids=[s.id for s in candidates])
-    ids = [s.id for s in candidates if s.state in WAITING]
-    runnable = set(session.scalars(select(Step.id).where(Step.id.in_(ids), _runnable(now))).all())
-    later = now + timedelta(seconds=policy.redrive_after)
+    expired = [
+        r.id
+        for r in due
+        if r.state == StepState.IN_PROGRESS
+        and r.lease_expires_at is not None
+        and r.lease_expires_at < now
+    ]
+    if expired:
+        failed = set(recover_lost(session, now=now, policy=policy, step_ids=expired))
+        session.flush()
+        due = [
+            replace(r, state=StepState.RETRYING, enqueued_at=None, next_attempt_at=now)
+            if r.id in expired and r.id not in failed
+            else r
+            for r in due
+            if r.id not in failed
+        ]
+    waiting = [r.id for r in due if r.state in WAITING]
+    runnable = set(
+        session.scalars(select(Step.id).where(Step.id.in_(waiting), _runnable(now))).all()
+        if waiting
+        else ()
+    )
     heads: dict[str, datetime | None] = {}
-    refs = []
-    for step in candidates:
-        if step.state not in WAITING:
-            if step.state in FINISHED:
-                step.due_at = None
+    send, later, finished = [], [], []
+    not_yet: dict[datetime, list[str]] = {}
+    for row in due:
+        if row.state in FINISHED:
+            finished.append(row.id)
+        elif row.state not in WAITING:
             continue  # in progress under a live lease: due again when it expires
-        if step.id not in runnable:
+        elif row.id not in runnable:
             # Waiting for its render, an older delivery or a paused outlet (looked at again
             # later), or not due yet (an embargo: due then).
-            not_yet = step.next_attempt_at is not None and step.next_attempt_at > now
-            step.due_at = step.next_attempt_at if not_yet else later
-            continue
-        if step.enqueued_at is not None and not _message_lost(step, queue_head, heads):
-            step.due_at = later
-            continue
-        policy.sent(step, now)
-        refs.append(StepRef.of(step))
+            if row.next_attempt_at is not None and row.next_attempt_at > now:
+                not_yet.setdefault(row.next_attempt_at, []).append(row.id)
+            else:
+                later.append(row.id)
+        elif row.enqueued_at is None or _message_lost(
+            row.enqueued_at,
+            queue_name(Stage(row.stage), Lane(row.lane), row.outlet),
+            queue_head,
+            heads,
+        ):
+            send.append(row)
+        else:
+            later.append(row.id)
+    _set_due(session, finished, None)
+    _set_due(session, later, now + timedelta(seconds=policy.redrive_after))
+    for when, ids in not_yet.items():
+        _set_due(session, ids, when)
+    if send:
+        session.execute(
+            update(Step)
+            .where(Step.id.in_([r.id for r in send]))
+            .values(enqueued_at=now, due_at=now + timedelta(seconds=policy.redrive_after))
+            .execution_options(synchronize_session=False)
+        )
+    refs = [StepRef(r.id, Stage(r.stage), Lane(r.lane), r.outlet, now) for r in send]
     refs.sort(key=lambda r: r.lane != Lane.URGENT)
     return refs
 
 
+@dataclass(frozen=True)
+class _Due:
+    id: str
+    state: str
+    stage: str
+    lane: str
+    outlet: str
+    enqueued_at: datetime | None
+    next_attempt_at: datetime | None
+    lease_expires_at: datetime | None
+
+
+def _set_due(session: Session, ids: list[str], when: datetime | None) -> None:
+    if ids:
+        session.execute(
+            update(Step)
+            .where(Step.id.in_(ids))
+            .values(due_at=when)
+            .execution_options(synchronize_session=False)
+        )
+
+
 def _message_lost(
-    step: Step,
+    sent_at: datetime,
+    queue: str,
     queue_head: Callable[[str], datetime | None] | None,
     heads: dict[str, datetime | None],
 ) -> bool:
-    """Whether the message sent for `step` has left its queue without the step being started."""
-    if step.enqueued_at is None:
-        return True
+    """Whether a message sent at `sent_at` has left `queue` without its step being started."""
     if queue_head is None:
         return False
-    queue = StepRef.of(step).queue
     if queue not in heads:
         heads[queue] = queue_head(queue)
     head = heads[queue]
-    return head is None or head > step.enqueued_at
+    return head is None or head > sent_at

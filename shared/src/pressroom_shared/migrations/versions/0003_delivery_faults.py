@@ -26,7 +26,13 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("retry_from", sa.Integer(), nullable=False, server_default="0")
         )
-        batch_op.create_index("ix_steps_due_at", ["due_at"], unique=False)
+        batch_op.create_index(
+            "ix_steps_due_at",
+            ["due_at"],
+            unique=False,
+            sqlite_where=sa.text("due_at IS NOT NULL"),
+            postgresql_where=sa.text("due_at IS NOT NULL"),
+        )
         batch_op.create_index("ix_steps_outlet_state", ["outlet", "state"], unique=False)
         batch_op.create_index("ix_steps_finished_at", ["finished_at"], unique=False)
     # Unfinished work becomes due at once: the first sweep sorts it out.
