@@ -64,6 +64,7 @@ def test_switches_between_answers_going_down_and_coming_back(partner: ChaosRecei
     partner.come_back()
     assert partner.url == url
     assert send(partner, "a", 1).status_code == 200
+    assert partner.settle()
     hits = partner.hits_for("a")
     assert [h.behaviour.status for h in hits] == [200, 503, 200]
     assert [h.accepted for h in hits] == [True, False, True]
