@@ -31,10 +31,12 @@ from tests.support.chaos_receiver import ChaosReceiver
 CHAOS_SETTINGS: dict[str, Any] = {
     "delivery_retry_schedule": "0.2,0.5,1,2",  # 5 attempts over ~4 s
     "delivery_deadline_seconds": 2.0,
-    "lease_seconds": 5.0,
+    "lease_seconds": 7.0,  # the deadline plus the 5 s margin Settings demands
     "max_lost_attempts": 3,
     "sweep_interval_seconds": 0.5,
     "redrive_after_seconds": 2.0,
+    # The checks poll every article's state several times a second.
+    "rate_limit": "100000/minute",
 }
 
 

@@ -52,6 +52,7 @@ class Intake:
         self.http = httpx.Client(
             base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=15
         )
+        self.retried: list[str] = []  # what made a call go again: "500", "ConnectError"...
 
     def close(self) -> None:
         self.http.close()
@@ -133,8 +134,8 @@ class Intake:
     def retry_delivery(self, delivery_id: str) -> httpx.Response:
         return self.http.post(f"/v1/deliveries/{delivery_id}/retry")
 
-    @staticmethod
     def _retrying(
+        self,
         call: Callable[[], httpx.Response],
         *,
         attempts: int = 8,
@@ -144,14 +145,16 @@ class Intake:
         for attempt in range(attempts):
             try:
                 response = call()
-            except httpx.TransportError:
+            except httpx.TransportError as exc:
                 if attempt == attempts - 1:
                     raise
+                self.retried.append(type(exc).__name__)
             else:
                 if response.status_code < 500 and response.status_code not in retry_statuses:
                     return response
                 if attempt == attempts - 1:
                     return response
+                self.retried.append(str(response.status_code))
             time.sleep(0.1 * (attempt + 1))
         raise AssertionError("unreachable")
 
@@ -383,8 +386,9 @@ def check_database(
     """What the API says agrees with what the partners saw:
 
     - each article is at the last version the stream had accepted (killed if it was killed);
-    - its current version's delivery to every outlet is `expect[outlet]` (default: delivered),
-      and a delivered one was accepted by that partner under the delivery's webhook-id;
+    - its current version goes to every outlet (a kill: at least to each outlet that saw any
+      request for the article), and each such delivery is `expect[outlet]` (default:
+      delivered); a delivered one was accepted by that partner under its webhook-id;
     - every earlier version's delivery is finished: delivered or canceled, none left waiting,
       and a delivered one was accepted by the partner.
     Returns each article's view (GET /v1/articles/{id}).
@@ -399,9 +403,17 @@ def check_database(
         if article.killed:
             assert view["status"] == "killed", view
         by_outlet = {d["outlet"]: d for d in view["deliveries"]}
-        assert set(by_outlet) == set(receivers), view["deliveries"]
-        for outlet, receiver in receivers.items():
-            delivery = by_outlet[outlet]
+        if article.killed:
+            # A kill goes to the outlets that may have the story: any that saw a request.
+            saw = {name for name, r in receivers.items() if r.hits_for(article.id)}
+            assert saw <= set(by_outlet) <= set(receivers), (
+                f"the kill of {article.id} goes to {sorted(by_outlet)}; "
+                f"outlets that saw the story: {sorted(saw)}"
+            )
+        else:
+            assert set(by_outlet) == set(receivers), view["deliveries"]
+        for outlet, delivery in by_outlet.items():
+            receiver = receivers[outlet]
             wanted = (expect or {}).get(outlet, DELIVERED)
             story = _story(receiver.hits_for(article.id))
             assert delivery["state"] == wanted, (
@@ -430,26 +442,31 @@ def check_database(
     return views
 
 
-def all_finished(intake: Intake, articles: Sequence[Streamed]) -> bool:
-    """Every article is at its last version and each delivery of it has ended."""
+def unfinished(intake: Intake, articles: Sequence[Streamed]) -> list[str]:
+    """Articles not yet at their last version with every delivery ended, described."""
+    waiting = []
     for article in articles:
         view = intake.article(article.id)
-        if view["version"] != article.last:
-            return False
-        if not view["deliveries"] or any(
-            d["state"] not in FINISHED_DELIVERY_STATES for d in view["deliveries"]
+        states = {d["outlet"]: d["state"] for d in view["deliveries"]}
+        if (
+            view["version"] != article.last
+            or not (states or article.killed)  # a kill before any attempt goes nowhere
+            or any(s not in FINISHED_DELIVERY_STATES for s in states.values())
         ):
-            return False
-    return True
+            waiting.append(f"{article.id} v{view['version']}/{article.last} {states}")
+    return waiting
 
 
 def wait_all_finished(intake: Intake, articles: Sequence[Streamed], timeout: float) -> None:
-    wait_until(
-        lambda: all_finished(intake, articles),
-        timeout,
-        f"{len(articles)} article(s) to finish delivering",
-        interval=0.2,
-    )
+    """Wait until every article is at its last version and each delivery of it has ended."""
+    deadline = time.monotonic() + timeout
+    while waiting := unfinished(intake, articles):
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"after {timeout} s, {len(waiting)} of {len(articles)} article(s) still "
+                "delivering:\n  " + "\n  ".join(waiting[:10])
+            )
+        time.sleep(0.25)
 
 
 # -- processes -------------------------------------------------------------------------------
@@ -462,10 +479,11 @@ class Workers:
         self.settings = settings
         self.producer = producer
         self.folder = folder
-        self.started: list[CeleryProcess] = []
+        self.workers: list[CeleryProcess] = []
+        self.scheduler: CeleryProcess | None = None
         self._names = itertools.count(1)
 
-    def start(self, *, concurrency: int = 4, name: str = "chaos") -> CeleryProcess:
+    def start(self, *, concurrency: int = 4, name: str = "worker") -> CeleryProcess:
         """A worker consuming every queue; returns once it answers a ping."""
         number = next(self._names)
         node = f"{name}{number}-{uuid.uuid4().hex[:6]}@localhost"
@@ -489,7 +507,7 @@ class Workers:
             ],
             self.folder / f"{name}{number}.log",
         )
-        self.started.append(worker)
+        self.workers.append(worker)
 
         def answers() -> bool:
             if worker.process.poll() is not None:
@@ -500,16 +518,27 @@ class Workers:
         return worker
 
     def beat(self) -> CeleryProcess:
-        process = beat_process(self.settings, self.folder / "beat.log")
-        self.started.append(process)
-        return process
+        """The scheduler (its sweeper re-drives lost and due work)."""
+        self.scheduler = beat_process(self.settings, self.folder / "beat.log")
+        return self.scheduler
+
+    def alive(self) -> list[CeleryProcess]:
+        return [w for w in self.workers if w.process.poll() is None]
+
+    def kill_all(self) -> int:
+        """SIGKILL every live worker (not the scheduler); returns how many."""
+        victims = self.alive()
+        for worker in victims:
+            worker.kill()
+        return len(victims)
 
     def stop_all(self) -> None:
-        for process in reversed(self.started):
+        for process in [*self.workers, *([self.scheduler] if self.scheduler else [])]:
             process.stop()
 
     def logs(self) -> str:
-        return "\n".join(f"==> {p.log.name}\n{p.output()[-4000:]}" for p in self.started)
+        processes = [*self.workers, *([self.scheduler] if self.scheduler else [])]
+        return "\n".join(f"==> {p.log.name}\n{p.output()[-4000:]}" for p in processes)
 
 
 def pressroom_cli(

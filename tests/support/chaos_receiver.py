@@ -68,6 +68,7 @@ class Hit:
     article_id: str | None
     version: int | None
     event: str | None  # "published", "updated", "corrected", "killed"
+    headline: str | None
     webhook_id: str
     signed: bool  # the Standard Webhooks signature verifies
     completed: bool = False  # every byte of the answer was written before the sender hung up
@@ -248,6 +249,7 @@ class ChaosReceiver(WebhookReceiver):
                     article_id=article_id,
                     version=version,
                     event=event,
+                    headline=headline,
                     webhook_id=headers.get("webhook-id", ""),
                     signed=signature_matches(receiver.secret, headers, body),
                 )
