@@ -83,7 +83,9 @@ class Settings:
     sweep_interval_seconds: float = option(
         5.0, "How often the scheduler re-drives due, lost or stuck work."
     )
-    sweep_batch: int = option(500, "Most steps one sweep looks at (the oldest due first).")
+    sweep_batch: int = option(
+        200, "Steps one sweep transaction looks at (the oldest due first); up to 10 a sweep."
+    )
     redrive_after_seconds: float = option(
         30.0,
         "A step sent this long ago, not started, and no longer in its queue (lost with Redis) "
