@@ -72,7 +72,11 @@ class Settings:
     http_timeout_seconds: float = option(10.0, "Connect/read timeout for outbound HTTP.")
     idempotency_ttl_seconds: int = option(86_400, "How long an Idempotency-Key is remembered.")
     rate_limit: str = option(
-        "1200/minute", "Requests per API token on /v1 (flask-limiter syntax, e.g. 20/second)."
+        "1200/minute",
+        "Requests per API token across all of /v1 (flask-limiter syntax, e.g. 20/second).",
+    )
+    auth_failure_limit: str = option(
+        "30/minute", "Unknown or revoked tokens one client address may send; then 429 for a while."
     )
     log_level: str = option("INFO", "Log level for every process.")
     log_json: bool = option(True, "JSON log lines (false: human-readable console lines).")

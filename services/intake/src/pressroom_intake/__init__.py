@@ -6,7 +6,7 @@ from flask import Flask
 
 from pressroom_intake.context import IntakeContext
 from pressroom_intake.problems import ProblemApi, ProblemError, handle_problem_error
-from pressroom_intake.ratelimit import install_limiter
+from pressroom_intake.ratelimit import API_SCOPE, install_limiter
 from pressroom_shared.celery_app import make_celery
 from pressroom_shared.config import Settings
 from pressroom_shared.db import make_engine, make_sessionmaker
@@ -49,8 +49,9 @@ def create_app(settings: Settings) -> Flask:
         },
     )
     limiter = install_limiter(app, settings)
+    api_limit = limiter.shared_limit(settings.rate_limit, scope=API_SCOPE)
     for blueprint in (articles.blp, search.blp):
-        limiter.limit(settings.rate_limit)(blueprint)
+        api_limit(blueprint)
         api.register_blueprint(blueprint)
     app.register_error_handler(ProblemError, handle_problem_error)
     app.register_blueprint(site.blp)
