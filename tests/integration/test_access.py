@@ -3,11 +3,15 @@ Real Redis, real databases, the intake on a real socket."""
 
 from __future__ import annotations
 
+import re
 import uuid
 
+import httpx
 import pytest
 import redis
+from click.testing import CliRunner, Result
 
+from pressroom_cli.main import cli
 from pressroom_intake import create_app
 from pressroom_shared.config import Settings
 from tests.conftest import new_token
@@ -62,3 +66,85 @@ def test_failed_tokens_are_throttled_per_client_address(settings: Settings) -> N
     assert_problem(client.get("/v1/articles", headers=auth("prs_x"), environ_base=other), 401)
     stored = redis.Redis.from_url(settings.redis_url).keys("*pressroom-ratelimit/auth-failures/*")
     assert len(stored) == 2, stored
+
+
+TOKEN = re.compile(r"prs_[A-Za-z0-9_-]{40,}")
+
+
+def keys(settings: Settings, *args: str) -> Result:
+    """`pressroom keys ...` through click, against the test's database."""
+    env = {
+        "PRESSROOM_DATABASE_URL": settings.database_url,
+        "PRESSROOM_VAR_DIR": str(settings.var_dir),
+    }
+    return CliRunner().invoke(cli, ["keys", *args], env=env, catch_exceptions=False)
+
+
+def status(live_server: str, token: str) -> int:
+    return httpx.get(f"{live_server}/v1/articles", headers=auth(token)).status_code
+
+
+def test_keys_list_revoke_and_rotate(settings: Settings, live_server: str) -> None:
+    created = keys(settings, "create", "desk", "--scopes", "submit,read,operate")
+    assert created.exit_code == 0, created.output
+    desk = created.stdout.strip()
+    assert TOKEN.fullmatch(desk)
+    partner = keys(settings, "create", "partner", "--scopes", "read").stdout.strip()
+    assert status(live_server, desk) == status(live_server, partner) == 200
+
+    listed = keys(settings, "list")
+    assert listed.exit_code == 0
+    lines = listed.stdout.splitlines()
+    assert lines[0].split() == ["NAME", "SCOPES", "CREATED", "REVOKED"]
+    assert [line.split()[:2] for line in lines[1:]] == [
+        ["desk", "operate,read,submit"],
+        ["partner", "read"],
+    ]
+    assert all(
+        re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", line.split()[2]) for line in lines[1:]
+    )
+    assert all(line.split()[3] == "-" for line in lines[1:])
+    assert "prs_" not in listed.output, "a token must never be listed"
+
+    revoked = keys(settings, "revoke", "partner")
+    assert revoked.exit_code == 0
+    assert revoked.stdout == ""
+    assert status(live_server, partner) == 401
+    assert status(live_server, desk) == 200
+    assert keys(settings, "list").stdout.splitlines()[2].split()[3].endswith("Z")
+
+    rotated = keys(settings, "rotate", "desk")
+    assert rotated.exit_code == 0
+    new_desk = rotated.stdout.strip()
+    assert TOKEN.fullmatch(new_desk)
+    assert new_desk != desk
+    assert status(live_server, desk) == 401
+    assert status(live_server, new_desk) == 200
+    assert keys(settings, "list").stdout.splitlines()[1].split()[1] == "operate,read,submit"
+
+    unknown = keys(settings, "revoke", "nobody")
+    assert unknown.exit_code != 0
+    assert "no key named 'nobody'" in unknown.stderr
+
+
+def test_creating_an_existing_key_says_how_to_rotate_or_replaces_it(
+    settings: Settings, live_server: str
+) -> None:
+    first = keys(settings, "create", "desk", "--scopes", "read").stdout.strip()
+    again = keys(settings, "create", "desk", "--scopes", "submit,read")
+    assert again.exit_code != 0
+    assert again.stdout == "", "a failed create must not print anything $TOKEN could capture"
+    assert "pressroom keys rotate desk" in again.stderr
+    assert "--replace" in again.stderr
+    assert status(live_server, first) == 200
+
+    replaced = keys(settings, "create", "desk", "--scopes", "submit,read", "--replace")
+    assert replaced.exit_code == 0
+    token = replaced.stdout.strip()
+    assert TOKEN.fullmatch(token)
+    assert status(live_server, first) == 401
+    assert status(live_server, token) == 200
+    assert keys(settings, "list").stdout.splitlines()[1].split()[:2] == ["desk", "read,submit"]
+    # --replace on a name that does not exist simply creates it.
+    fresh = keys(settings, "create", "wire", "--scopes", "read", "--replace")
+    assert status(live_server, fresh.stdout.strip()) == 200

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
 
 import click
+from sqlalchemy.orm import Session
 
 from pressroom_cli.receiver import serve
 from pressroom_cli.redis_server import EmbeddedRedis
 from pressroom_cli.supervisor import programs, supervise
-from pressroom_shared.apikeys import ApiKeyError, create_key
+from pressroom_shared.apikeys import ApiKeyError, create_key, list_keys, revoke_key, rotate_key
 from pressroom_shared.config import Settings
 from pressroom_shared.db import make_engine, make_sessionmaker, transaction
 from pressroom_shared.migrate import upgrade
 from pressroom_shared.outlets_config import load_outlets
+from pressroom_shared.timeutil import isoformat
 
 
 @click.group()
@@ -68,17 +73,67 @@ def keys() -> None:
     show_default=True,
     help="Comma-separated: submit, read, operate.",
 )
+@click.option(
+    "--replace",
+    is_flag=True,
+    help="If NAME exists, give it these scopes and a new token (the old one stops working).",
+)
 @click.pass_obj
-def keys_create(settings: Settings, name: str, scopes: str) -> None:
+def keys_create(settings: Settings, name: str, scopes: str, replace: bool) -> None:
     """Create a token and print it (only it, on stdout). It is stored hashed: keep it safe."""
+    with _keys_session(settings) as session:
+        token = create_key(session, name, scopes.split(","), replace=replace)
+    click.echo(token)
+
+
+@keys.command("list")
+@click.pass_obj
+def keys_list(settings: Settings) -> None:
+    """Every key: name, scopes, when it was created and revoked. Tokens are never shown."""
+    with _keys_session(settings) as session:
+        rows = [
+            (key.name, key.scopes, _when(key.created_at), _when(key.revoked_at))
+            for key in list_keys(session)
+        ]
+    table = [("NAME", "SCOPES", "CREATED", "REVOKED"), *rows]
+    widths = [max(len(row[i]) for row in table) for i in range(4)]
+    for row in table:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+
+
+def _when(moment: datetime | None) -> str:
+    return (isoformat(moment.replace(microsecond=0)) if moment else None) or "-"
+
+
+@keys.command("revoke")
+@click.argument("name")
+@click.pass_obj
+def keys_revoke(settings: Settings, name: str) -> None:
+    """Revoke NAME's token at once (`keys rotate NAME` gives it a new one)."""
+    with _keys_session(settings) as session:
+        revoke_key(session, name)
+    click.echo(f"pressroom: key {name!r} is revoked", err=True)
+
+
+@keys.command("rotate")
+@click.argument("name")
+@click.pass_obj
+def keys_rotate(settings: Settings, name: str) -> None:
+    """Print a new token for NAME (same scopes); the old one stops working at once."""
+    with _keys_session(settings) as session:
+        token = rotate_key(session, name)
+    click.echo(token)
+
+
+@contextmanager
+def _keys_session(settings: Settings) -> Iterator[Session]:
     engine = make_engine(settings)
     upgrade(engine)
     try:
         with transaction(make_sessionmaker(engine)) as session:
-            token = create_key(session, name, scopes.split(","))
+            yield session
     except ApiKeyError as exc:
-        raise click.UsageError(str(exc)) from exc
-    click.echo(token)
+        raise click.ClickException(str(exc)) from exc
 
 
 @cli.command("webhook-receiver")
