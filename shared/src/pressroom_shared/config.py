@@ -42,7 +42,9 @@ class Settings:
         None, "TOML file with one [outlets.NAME] table per outlet. Unset: one static site."
     )
     site_url: str = option(
-        "http://127.0.0.1:8000/site", "Canonical base URL of the newsroom's web site (page links)."
+        "http://127.0.0.1:8000/site",
+        "Canonical base URL of the newsroom's web site (page links). "
+        "Unset, `pressroom run --host H --port P` makes it http://H:P/site.",
     )
     publisher_name: str = option("Pressroom", "Publisher name shown in pages, feeds and ninjs.")
     max_request_bytes: int = option(1_048_576, "Largest accepted request body (413 above it).")
@@ -123,6 +125,13 @@ class Settings:
         if errors:
             raise ConfigError("invalid settings: " + "; ".join(errors))
         return cls(**values)
+
+    @classmethod
+    def is_set(cls, name: str, environ: Mapping[str, str] | None = None) -> bool:
+        """Whether the option `name` (e.g. "site_url") is given in the environment, rather
+        than left to its default."""
+        environ = os.environ if environ is None else environ
+        return PREFIX + name.upper() in environ
 
     @classmethod
     def documentation(cls) -> list[tuple[str, str, str]]:

@@ -43,6 +43,9 @@ def migrate(settings: Settings) -> None:
 @click.pass_obj
 def run(settings: Settings, host: str, port: int) -> None:
     """Run the whole service in the foreground; Ctrl-C stops every process."""
+    if not Settings.is_set("site_url"):
+        # Pages, feeds and JSON-LD link to the site this intake serves, wherever it listens.
+        settings = settings.replace(site_url=site_url_for(host, port))
     settings.var_dir.mkdir(parents=True, exist_ok=True)
     outlets = load_outlets(settings)  # fail fast on a bad outlets file
     upgrade(make_engine(settings))
@@ -52,6 +55,18 @@ def run(settings: Settings, host: str, port: int) -> None:
         click.echo(f"pressroom: embedded Redis at {redis.url}", err=True)
         code = _run(settings.replace(redis_url=redis.url), outlets, host, port)
     sys.exit(code)
+
+
+# An intake listening on every interface is reached here through the loopback one.
+_WILDCARDS = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}  # noqa: S104
+
+
+def site_url_for(host: str, port: int) -> str:
+    """The URL of /site on an intake bound to host:port, as a browser on this machine reaches it."""
+    host = _WILDCARDS.get(host, host)
+    if ":" in host:
+        host = f"[{host.strip('[]')}]"
+    return f"http://{host}:{port}/site"
 
 
 def _run(settings: Settings, outlets: list, host: str, port: int) -> int:  # type: ignore[type-arg]

@@ -50,7 +50,7 @@ def programs(
                 "--config",
                 "python:pressroom_intake.gunicorn_conf",
                 "--bind",
-                f"{host}:{port}",
+                f"[{host.strip('[]')}]:{port}" if ":" in host else f"{host}:{port}",
                 "pressroom_intake.wsgi:app",
             ],
         ),
