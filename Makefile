@@ -18,8 +18,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## Create the virtualenv and install the project with its dev tools
 
-run: $(STAMP) ## Run the whole service (intake on :8000, workers, scheduler, embedded Redis unless PRESSROOM_REDIS_URL)
-	$(BIN)/pressroom run
+PORT ?= 8000
+
+run: $(STAMP) ## Run the whole service (intake on 127.0.0.1:PORT, default 8000; workers, scheduler, embedded Redis unless PRESSROOM_REDIS_URL)
+	$(BIN)/pressroom run --port $(PORT)
 
 test: $(STAMP) ## Run the whole test suite (starts its own redis-server; PostgreSQL on 127.0.0.1:5432 if reachable)
 	$(BIN)/pytest

@@ -47,7 +47,9 @@ class Settings:
         None, "TOML file with one [outlets.NAME] table per outlet. Unset: one static site."
     )
     site_url: str = option(
-        "http://127.0.0.1:8000/site", "Canonical base URL of the newsroom's web site (page links)."
+        "http://127.0.0.1:8000/site",
+        "Canonical base URL of the newsroom's web site (page links). "
+        "Unset, `pressroom run --host H --port P` makes it http://H:P/site.",
     )
     publisher_name: str = option("Pressroom", "Publisher name shown in pages, feeds and ninjs.")
     max_request_bytes: int = option(1_048_576, "Largest accepted request body (413 above it).")
@@ -108,7 +110,11 @@ class Settings:
     )
     idempotency_ttl_seconds: int = option(86_400, "How long an Idempotency-Key is remembered.")
     rate_limit: str = option(
-        "1200/minute", "Requests per API token on /v1 (flask-limiter syntax, e.g. 20/second)."
+        "1200/minute",
+        "Requests per API token across all of /v1 (flask-limiter syntax, e.g. 20/second).",
+    )
+    auth_failure_limit: str = option(
+        "30/minute", "Unknown or revoked tokens one client address may send; then 429 for a while."
     )
     log_level: str = option("INFO", "Log level for every process.")
     log_json: bool = option(True, "JSON log lines (false: human-readable console lines).")
@@ -179,6 +185,13 @@ class Settings:
             raise ConfigError("invalid settings: " + "; ".join(errors))
         values["secrets"] = {k: v for k, v in environ.items() if k.startswith(SECRET_PREFIX)}
         return cls(**values)
+
+    @classmethod
+    def is_set(cls, name: str, environ: Mapping[str, str] | None = None) -> bool:
+        """Whether the option `name` (e.g. "site_url") is given in the environment, rather
+        than left to its default."""
+        environ = os.environ if environ is None else environ
+        return PREFIX + name.upper() in environ
 
     @classmethod
     def documentation(cls) -> list[tuple[str, str, str]]:
