@@ -14,12 +14,14 @@ log = structlog.get_logger(__name__)
 
 
 def send_steps(app: Celery, refs: Iterable[StepRef], *, countdown: float | None = None) -> int:
-    """Publish one message per step; returns how many went out.
+    """Publish one message per step, in order; returns how many went out.
 
     A failure is logged, not raised: the step is in the database and the sweeper re-drives it.
+    After the first failure the rest are not tried: against a stalled Redis each attempt costs
+    a socket timeout, and a request (or a worker) must not spend one per step.
     """
-    sent = 0
-    for ref in refs:
+    pending = list(refs)
+    for sent, ref in enumerate(pending):
         try:
             app.send_task(
                 TASK_BY_STAGE[ref.stage],
@@ -28,7 +30,12 @@ def send_steps(app: Celery, refs: Iterable[StepRef], *, countdown: float | None 
                 countdown=countdown,
             )
         except Exception as exc:  # kombu raises many kinds; all mean "not sent now"
-            log.warning("step.send_failed", step_id=ref.id, stage=str(ref.stage), error=str(exc))
-        else:
-            sent += 1
-    return sent
+            log.warning(
+                "step.send_failed",
+                step_id=ref.id,
+                stage=str(ref.stage),
+                error=str(exc),
+                left_for_the_sweeper=len(pending) - sent,
+            )
+            return sent
+    return len(pending)
