@@ -312,3 +312,30 @@ def test_a_redis_restart_mid_stream_loses_queued_messages_and_the_sweeper_redriv
     finally:
         stop_all(intake, worker, beat)
         server.kill()
+
+
+def test_a_worker_with_a_delivery_in_flight_outlives_a_redis_restart(
+    tmp_path: Path, sqlite_url: str, receiver: WebhookReceiver
+) -> None:
+    """kombu's own transport killed the worker here ("Unrecoverable error"): see
+    pressroom_shared.redis_transport."""
+    server = RestartableRedis(tmp_path / "redis")
+    server.start()
+    settings = chaos_settings(tmp_path, server.url, sqlite_url, receiver)
+    token = new_token(settings)
+    intake = worker = beat = None
+    try:
+        intake = IntakeProcess(settings, tmp_path / "intake.log")
+        worker = worker_process(settings, tmp_path / "worker.log", producer_for(settings))
+        receiver.script(Reply(200, delay=2))
+        ids = [submit(intake.url, token, 0)[0]]
+        wait_until(lambda: receiver.requests, 15, "the delivery to be in flight")
+        server.kill()
+        time.sleep(3)
+        server.start()
+        beat = beat_process(settings, tmp_path / "beat.log")
+        assert_each_delivered_once(intake.url, token, settings, receiver, ids)
+        assert worker.process.poll() is None, f"the worker died:\n{worker.output()[-3000:]}"
+    finally:
+        stop_all(intake, worker, beat)
+        server.kill()

@@ -11,6 +11,7 @@ from kombu import Queue
 
 from pressroom_shared.config import Settings
 from pressroom_shared.contracts import MAINTENANCE_QUEUE, TASK_SWEEP, all_queues
+from pressroom_shared.redis_transport import TRANSPORT
 
 AppT = TypeVar("AppT", bound=Celery)
 
@@ -51,6 +52,8 @@ def make_celery(
         task_soft_time_limit=max(
             settings.task_time_limit_seconds * 0.8, settings.task_time_limit_seconds - 10
         ),
+        # kombu's Redis transport, fixed so a worker outlives a Redis restart (see the module).
+        broker_transport=TRANSPORT,
         broker_transport_options=transport,
         visibility_timeout=settings.visibility_timeout_seconds,
         broker_connection_retry_on_startup=True,
