@@ -121,6 +121,7 @@ def main() -> None:
         "PRESSROOM_VAR_DIR": str(work / "var"),
         "PRESSROOM_OUTLETS_FILE": str(work / "outlets.toml"),
         "PRESSROOM_LOG_LEVEL": "WARNING",
+        "PRESSROOM_ALLOW_EXAMPLE_SECRETS": "true",
         "PRESSROOM_RATE_LIMIT": "1000000/minute",
     }
     port = free_port()

@@ -107,13 +107,16 @@ def make_settings(
         # Fast clocks for tests: retries in a fraction of a second, a brisk sweeper.
         retry_base_seconds=0.2,
         retry_max_seconds=2.0,
+        delivery_retry_schedule="0.2,0.4,0.8,1.6,2,2,2",
         sweep_interval_seconds=0.5,
         redrive_after_seconds=2.0,
         lease_seconds=10.0,
         task_time_limit_seconds=8,
         http_timeout_seconds=3.0,
+        delivery_deadline_seconds=4.0,
         log_json=False,
         log_level="WARNING",
+        allow_example_secrets=True,  # WEBHOOK_SECRET is the published example
     )
 
 

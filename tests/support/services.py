@@ -83,12 +83,19 @@ def port_open(port: int) -> bool:
 
 
 def postgres_available() -> str | None:
-    """None when PostgreSQL answers; otherwise the reason it does not."""
+    """None when PostgreSQL answers; otherwise the reason it does not.
+
+    Where PRESSROOM_REQUIRE_POSTGRES is set (CI), an unreachable PostgreSQL fails the test
+    instead of skipping it, so the PostgreSQL variants cannot silently stop running.
+    """
     try:
         with psycopg.connect(POSTGRES_ADMIN, connect_timeout=2):
             return None
     except psycopg.Error as exc:
-        return f"PostgreSQL at 127.0.0.1:5432 is unreachable: {exc}".strip()
+        reason = f"PostgreSQL at 127.0.0.1:5432 is unreachable: {exc}".strip()
+    if os.environ.get("PRESSROOM_REQUIRE_POSTGRES"):
+        raise AssertionError(f"{reason} (PRESSROOM_REQUIRE_POSTGRES is set)")
+    return reason
 
 
 @contextmanager

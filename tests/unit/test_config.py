@@ -65,3 +65,19 @@ def test_the_readme_lists_every_setting() -> None:
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
     missing = [name for name, _, _ in Settings.documentation() if f"`{name}`" not in readme]
     assert not missing, f"README.md lacks {missing}: paste `pressroom config-docs`"
+
+
+def test_pressroom_secret_variables_are_collected_and_never_shown() -> None:
+    settings = Settings.from_env(
+        {"PRESSROOM_SECRET_PARTNER": "whsec_abc", "PRESSROOM_SECRETX": "no", "OTHER_SECRET": "no"}
+    )
+    assert settings.secrets == {"PRESSROOM_SECRET_PARTNER": "whsec_abc"}
+    assert "whsec_abc" not in repr(settings)
+    assert Settings.from_env(settings.to_env()) == settings
+    assert hash(settings) == hash(settings.replace(secrets={}))  # hashable with a dict inside
+    assert "PRESSROOM_SECRET_<NAME>" in [name for name, _, _ in Settings.documentation()]
+
+
+def test_example_secrets_are_refused_by_default() -> None:
+    assert Settings.from_env({}).allow_example_secrets is False
+    assert Settings.from_env({"PRESSROOM_ALLOW_EXAMPLE_SECRETS": "true"}).allow_example_secrets

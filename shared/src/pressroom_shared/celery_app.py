@@ -10,7 +10,7 @@ from celery import Celery
 from kombu import Queue
 
 from pressroom_shared.config import Settings
-from pressroom_shared.contracts import MAINTENANCE_QUEUE, TASK_SWEEP, all_queues
+from pressroom_shared.contracts import MAINTENANCE_QUEUE, TASK_PURGE, TASK_SWEEP, all_queues
 
 AppT = TypeVar("AppT", bound=Celery)
 
@@ -73,7 +73,15 @@ def make_celery(
                     "queue": MAINTENANCE_QUEUE,
                     "expires": settings.sweep_interval_seconds * 2,
                 },
-            }
+            },
+            "purge": {
+                "task": TASK_PURGE,
+                "schedule": timedelta(seconds=settings.purge_interval_seconds),
+                "options": {
+                    "queue": MAINTENANCE_QUEUE,
+                    "expires": settings.purge_interval_seconds,
+                },
+            },
         },
     )
     return app

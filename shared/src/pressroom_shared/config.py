@@ -16,6 +16,11 @@ from pathlib import Path
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
 PREFIX = "PRESSROOM_"
+# Time a leased step keeps beyond the longest send: renewing and recording take a moment too.
+LEASE_MARGIN_SECONDS = 5.0
+# Outlets name their secrets by variable (`secret_env = "PRESSROOM_SECRET_PARTNER"`), so that
+# files and compose never hold one; every such variable is collected into Settings.secrets.
+SECRET_PREFIX = PREFIX + "SECRET_"
 
 
 class ConfigError(ValueError):
@@ -49,33 +54,74 @@ class Settings:
     max_headline_chars: int = option(300, "Longest accepted headline.")
     max_body_chars: int = option(200_000, "Longest accepted body, in characters of text.")
     max_tags: int = option(50, "Most tags on one article.")
-    max_attempts: int = option(8, "Attempts per delivery before it is marked failed.")
+    delivery_retry_schedule: str = option(
+        "5,30,120,600,1800,3600,7200,14400,28800,36000",
+        "Seconds between delivery attempts (comma-separated; each +0-20 % jitter). The default "
+        "makes 11 attempts over about 26 hours; then the delivery is failed (and re-drivable).",
+    )
     max_stage_attempts: int = option(5, "Attempts for render and index before failing.")
-    retry_base_seconds: float = option(2.0, "First retry delay; doubles each attempt, with jitter.")
-    retry_max_seconds: float = option(3600.0, "Longest delay between two attempts.")
+    retry_base_seconds: float = option(
+        2.0, "First render/index retry delay; doubles each attempt, with jitter."
+    )
+    retry_max_seconds: float = option(
+        36_000.0, "Longest delay between two attempts, whatever a partner's Retry-After asks."
+    )
     short_retry_max_seconds: float = option(
         60.0, "Retries due sooner than this ride a Celery countdown; later ones the sweeper."
     )
+    delivery_deadline_seconds: float = option(
+        30.0, "Total deadline of one outbound delivery attempt: connect, send, wait and read."
+    )
     lease_seconds: float = option(
-        120.0, "How long a worker owns a step it claimed; an expired lease is re-driven."
+        120.0,
+        "How long a worker owns a step it claimed (renewed just before each send); an expired "
+        "lease means the worker was lost, and the step is run again.",
+    )
+    max_lost_attempts: int = option(
+        3, "A step whose worker is lost (killed, hung) this many times is failed, not re-driven."
     )
     sweep_interval_seconds: float = option(
         5.0, "How often the scheduler re-drives due, lost or stuck work."
     )
+    sweep_batch: int = option(500, "Most steps one sweep looks at (the oldest due first).")
     redrive_after_seconds: float = option(
-        30.0, "A queued step not started after this long is queued again by the sweeper."
+        30.0,
+        "A step sent this long ago, not started, and no longer in its queue (lost with Redis) "
+        "is sent again. Work merely waiting in a long queue is never sent twice.",
     )
-    task_time_limit_seconds: int = option(90, "Hard time limit of one task run.")
+    retention_days: float = option(
+        30.0,
+        "Finished steps superseded by a newer delivered version, and the attempt logs of "
+        "finished steps, are purged after this many days.",
+    )
+    purge_interval_seconds: float = option(3600.0, "How often the retention purge runs.")
+    task_time_limit_seconds: int = option(
+        90, "Hard time limit of one task run (enforced by prefork and solo pools)."
+    )
     visibility_timeout_seconds: int = option(
         600, "Redis visibility timeout; must exceed the time limit and the longest countdown."
     )
-    http_timeout_seconds: float = option(10.0, "Connect/read timeout for outbound HTTP.")
+    http_timeout_seconds: float = option(
+        10.0, "Connect/read timeout of each phase of outbound HTTP (within the deadline)."
+    )
     idempotency_ttl_seconds: int = option(86_400, "How long an Idempotency-Key is remembered.")
     rate_limit: str = option(
         "1200/minute", "Requests per API token on /v1 (flask-limiter syntax, e.g. 20/second)."
     )
     log_level: str = option("INFO", "Log level for every process.")
     log_json: bool = option(True, "JSON log lines (false: human-readable console lines).")
+    allow_example_secrets: bool = option(
+        False, "Let outlets use the published example secret (local development only)."
+    )
+    secrets: Mapping[str, str] = field(
+        default_factory=dict,
+        repr=False,  # never in a log line or a traceback
+        hash=False,
+        metadata={
+            "variable": SECRET_PREFIX + "<NAME>",
+            "doc": "Secrets that outlets name with `secret_env`; kept out of files and logs.",
+        },
+    )
 
     def __post_init__(self) -> None:
         problems = []
@@ -92,6 +138,17 @@ class Settings:
                 "PRESSROOM_VISIBILITY_TIMEOUT_SECONDS must exceed the task time limit plus "
                 "PRESSROOM_SHORT_RETRY_MAX_SECONDS, or Redis redelivers messages still in use"
             )
+        if self.lease_seconds < self.delivery_deadline_seconds + LEASE_MARGIN_SECONDS:
+            problems.append(
+                "PRESSROOM_LEASE_SECONDS must exceed PRESSROOM_DELIVERY_DEADLINE_SECONDS by "
+                f"{LEASE_MARGIN_SECONDS:g} s, or a slow send could outlive its lease"
+            )
+        try:
+            parse_schedule(self.delivery_retry_schedule)
+        except ValueError as exc:
+            problems.append(f"PRESSROOM_DELIVERY_RETRY_SCHEDULE: {exc}")
+        if self.max_lost_attempts < 1:
+            problems.append("PRESSROOM_MAX_LOST_ATTEMPTS must be at least 1")
         if problems:
             raise ConfigError("invalid settings: " + "; ".join(problems))
 
@@ -110,7 +167,7 @@ class Settings:
         errors: list[str] = []
         for f in dataclasses.fields(cls):
             name = PREFIX + f.name.upper()
-            if name not in environ:
+            if f.name == "secrets" or name not in environ:
                 continue
             try:
                 values[f.name] = _coerce(hints[f.name], environ[name])
@@ -118,6 +175,7 @@ class Settings:
                 errors.append(f"{name}: {exc}")
         if errors:
             raise ConfigError("invalid settings: " + "; ".join(errors))
+        values["secrets"] = {k: v for k, v in environ.items() if k.startswith(SECRET_PREFIX)}
         return cls(**values)
 
     @classmethod
@@ -125,21 +183,33 @@ class Settings:
         """(variable, default, doc) for every option."""
         rows = []
         for f in dataclasses.fields(cls):
-            default = "" if f.default is None else str(f.default)
-            rows.append((PREFIX + f.name.upper(), default, f.metadata["doc"]))
+            default = "" if f.default in (None, dataclasses.MISSING) else str(f.default)
+            name = f.metadata.get("variable", PREFIX + f.name.upper())
+            rows.append((name, default, f.metadata["doc"]))
         return rows
 
     def to_env(self) -> dict[str, str]:
         """The variables that rebuild these settings in a child process."""
-        env = {}
+        env = dict(self.secrets)
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            if value is None:
+            if value is None or f.name == "secrets":
                 continue
             env[PREFIX + f.name.upper()] = (
                 str(value).lower() if isinstance(value, bool) else str(value)
             )
         return env
+
+
+def parse_schedule(text: str) -> tuple[float, ...]:
+    """ "5,30,120" -> (5.0, 30.0, 120.0): the delays between attempts; ValueError if malformed."""
+    try:
+        delays = tuple(float(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise ValueError(f"expected comma-separated seconds, got {text!r}") from None
+    if any(delay < 0 for delay in delays):
+        raise ValueError(f"delays cannot be negative, got {text!r}")
+    return delays
 
 
 def _coerce(hint: Any, raw: str) -> Any:

@@ -34,6 +34,7 @@ TASK_BY_STAGE: dict[Stage, str] = {
     Stage.DELIVER: "pressroom.deliver",
 }
 TASK_SWEEP = "pressroom.sweep"
+TASK_PURGE = "pressroom.purge"
 MAINTENANCE_QUEUE = "maintenance"
 
 

@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -206,6 +207,16 @@ class Step(Base):
     __table_args__ = (
         UniqueConstraint("article_id", "version", "stage", "outlet"),
         Index("ix_steps_state_due", "state", "next_attempt_at"),
+        # The sweeper's only access path: due rows, oldest first (finished steps have none).
+        # Partial: finished steps (the vast majority) are not in it at all.
+        Index(
+            "ix_steps_due_at",
+            "due_at",
+            sqlite_where=text("due_at IS NOT NULL"),
+            postgresql_where=text("due_at IS NOT NULL"),
+        ),
+        Index("ix_steps_outlet_state", "outlet", "state"),
+        Index("ix_steps_finished_at", "finished_at"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -221,7 +232,10 @@ class Step(Base):
     error_kind: Mapped[str | None] = mapped_column(String(16))
     next_attempt_at: Mapped[datetime | None]
     lease_expires_at: Mapped[datetime | None]
-    enqueued_at: Mapped[datetime | None]
+    enqueued_at: Mapped[datetime | None]  # when its latest message was sent
+    due_at: Mapped[datetime | None]  # when the sweeper must look at it next; None once finished
+    lost_attempts: Mapped[int] = mapped_column(default=0)  # attempts whose worker was lost
+    retry_from: Mapped[int] = mapped_column(default=0)  # attempts before an operator's retry
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     finished_at: Mapped[datetime | None]
@@ -247,6 +261,18 @@ class StepAttempt(Base):
     error: Mapped[str | None] = mapped_column(Text)
 
     step: Mapped[Step] = relationship(back_populates="attempt_log")
+
+
+class OutletState(Base):
+    """An outlet an operator paused, or the remote disabled (410 Gone); absent means active."""
+
+    __tablename__ = "outlet_states"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    mode: Mapped[str] = mapped_column(String(16))  # active | paused | disabled
+    reason: Mapped[str | None] = mapped_column(Text)
+    changed_by: Mapped[str | None] = mapped_column(String(100))
+    changed_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class IdempotencyRecord(Base):

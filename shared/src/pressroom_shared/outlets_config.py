@@ -16,6 +16,10 @@ from typing import Any
 from pressroom_shared.config import Settings
 
 OUTLET_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
+# Published in outlets.example.toml and the README, so anyone can sign with it: outlets refuse
+# it unless Settings.allow_example_secrets (local development). `pressroom webhook-receiver`
+# checks with it by default.
+EXAMPLE_WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"  # noqa: S105
 
 
 class OutletConfigError(ValueError):

@@ -84,6 +84,13 @@ class PermanentError(DeliveryError):
     kind = "permanent"
 
 
+class OutletGoneError(DeliveryError):
+    """The remote will take nothing more (HTTP 410 Gone): the outlet is disabled, its deliveries
+    held, and the operators told, until one of them resumes it."""
+
+    kind = "gone"
+
+
 class OutcomeUnknownError(DeliveryError):
     """The request may or may not have taken effect, and the outlet cannot dedupe a resend."""
 

@@ -5,26 +5,39 @@ a crash, a re-drive by the sweeper) can never both own a step, and a finished st
 again. This is what makes late-acked Celery tasks safe to repeat.
 
     pending ──claim──▶ in_progress ──▶ done
-       ▲                 │  │  └────▶ failed   (permanent error, or the attempt budget spent)
+       ▲                 │  │  └────▶ failed   (permanent error, the retry schedule spent,
+       │                 │  │                   or its worker lost too often)
        │                 │  └───────▶ unknown  (the outcome cannot be known; operators decide)
-       └── retrying ◀────┘ (transient error: due again after a jittered, capped backoff)
+       └── retrying ◀────┘ (transient error: due again on the retry schedule; also a lost
+                             worker's step, whose lease expired)
     pending/retrying ──▶ canceled (superseded by a newer version, or an operator's action)
+    failed/unknown/canceled ──operator retry──▶ pending (a fresh retry schedule)
+
+Deliveries are fenced per outlet: once a newer version's delivery to an outlet exists, an older
+one is never claimed nor sent again (it is canceled as superseded), and a newer one waits while
+an older one is in flight there. A send happens only under a lease that outlives the send's
+deadline, so a hung attempt can never land after its successor.
+
+`due_at` is when the sweeper must next look at an unfinished step (a retry or embargo falls due,
+a lease expires, a sent message may have been lost); finished steps have none. The sweeper reads
+only due rows through one index, so its cost does not grow with the backlog.
 """
 
 from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import ColumnElement, and_, delete, exists, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, exists, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
-from pressroom_shared.contracts import Lane, Stage
-from pressroom_shared.models import Step, StepAttempt
+from pressroom_shared.config import Settings, parse_schedule
+from pressroom_shared.contracts import Lane, Stage, queue_name
+from pressroom_shared.models import OutletState, Step, StepAttempt
 
 
 class StepState(StrEnum):
@@ -38,6 +51,17 @@ class StepState(StrEnum):
 
 
 FINISHED = frozenset({StepState.DONE, StepState.FAILED, StepState.UNKNOWN, StepState.CANCELED})
+WAITING = (StepState.PENDING, StepState.RETRYING)
+# What an operator may send again: the work ended without being done.
+RETRYABLE_BY_OPERATOR = (StepState.FAILED, StepState.UNKNOWN, StepState.CANCELED)
+
+WORKER_LOST = "worker lost during the step"
+
+
+class OutletMode(StrEnum):
+    ACTIVE = "active"
+    PAUSED = "paused"  # by an operator
+    DISABLED = "disabled"  # the remote said 410 Gone; an operator resumes it
 
 
 @dataclass(frozen=True)
@@ -48,25 +72,93 @@ class StepRef:
     stage: Stage
     lane: Lane
     outlet: str = ""
+    # The send stamp recorded in the database; the message carries it, so the sweeper can tell
+    # whether a queue still holds the message (see take_due).
+    stamp: datetime | None = None
 
     @classmethod
     def of(cls, step: Step) -> StepRef:
-        return cls(step.id, Stage(step.stage), Lane(step.lane), step.outlet)
+        return cls(step.id, Stage(step.stage), Lane(step.lane), step.outlet, step.enqueued_at)
+
+    @property
+    def queue(self) -> str:
+        return queue_name(self.stage, self.lane, self.outlet)
 
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    max_attempts: int
-    base_seconds: float
+    """When to try again: `schedule[n-1]` seconds after attempt n fails, with upward jitter."""
+
+    schedule: tuple[float, ...]
     max_seconds: float
+    jitter: float = 0.2
+
+    @property
+    def max_attempts(self) -> int:
+        return len(self.schedule) + 1
+
+    @property
+    def horizon_seconds(self) -> float:
+        """From the first attempt to the last, before jitter."""
+        return sum(self.schedule)
 
     def delay(self, attempt: int, retry_after: float | None = None) -> float:
-        """Exponential backoff with equal jitter, capped, and never sooner than Retry-After."""
-        ceiling = min(self.max_seconds, self.base_seconds * float(2 ** max(attempt - 1, 0)))
-        delay = ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311 - jitter, not crypto
+        """Delay after the `attempt`-th attempt failed; never sooner than the remote's Retry-After.
+
+        Jitter only ever adds (0-20 %), so the documented schedule is a lower bound and many
+        deliveries failing together do not come back together.
+        """
+        if not self.schedule:
+            return 0.0
+        base = self.schedule[min(max(attempt, 1), len(self.schedule)) - 1]
+        delay = base * (1 + random.uniform(0, self.jitter))  # noqa: S311 - jitter, not crypto
         if retry_after is not None:
             delay = max(delay, retry_after)
         return min(delay, self.max_seconds)
+
+    @classmethod
+    def exponential(cls, attempts: int, base: float, max_seconds: float) -> RetryPolicy:
+        return cls(
+            tuple(min(max_seconds, base * 2.0**n) for n in range(max(attempts - 1, 0))),
+            max_seconds,
+        )
+
+
+@dataclass(frozen=True)
+class StepPolicy:
+    """Everything the state machine needs to know about time and budgets, from Settings."""
+
+    delivery: RetryPolicy
+    stage: RetryPolicy  # render and index: local work, a short exponential budget
+    lease_seconds: float = 120.0
+    redrive_after: float = 30.0
+    max_lost_attempts: int = 3
+    short_retry_max: float = 60.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> StepPolicy:
+        s = settings
+        return cls(
+            delivery=RetryPolicy(parse_schedule(s.delivery_retry_schedule), s.retry_max_seconds),
+            stage=RetryPolicy.exponential(
+                s.max_stage_attempts, s.retry_base_seconds, s.retry_max_seconds
+            ),
+            lease_seconds=s.lease_seconds,
+            redrive_after=s.redrive_after_seconds,
+            max_lost_attempts=s.max_lost_attempts,
+            short_retry_max=s.short_retry_max_seconds,
+        )
+
+    def retry(self, stage: str) -> RetryPolicy:
+        return self.delivery if stage == Stage.DELIVER else self.stage
+
+    def lease(self, now: datetime) -> datetime:
+        return now + timedelta(seconds=self.lease_seconds)
+
+    def sent(self, step: Step, now: datetime, *, due: datetime | None = None) -> None:
+        """Record that a message for `step` goes out now (or, with a countdown, runs at `due`)."""
+        step.enqueued_at = now
+        step.due_at = (due or now) + timedelta(seconds=self.redrive_after)
 
 
 def new_step(
@@ -82,6 +174,8 @@ def new_step(
         lane=str(lane),
         state=StepState.PENDING,
         attempts=0,
+        lost_attempts=0,
+        retry_from=0,
         receipt={},
     )
 
@@ -95,6 +189,7 @@ def plan_version(
     lane: Lane,
     deliveries: Mapping[str, str],
     now: datetime,
+    policy: StepPolicy,
     hold_until: datetime | None = None,
 ) -> list[StepRef]:
     """Record all work for a new version in the caller's transaction; returns what to send now.
@@ -107,7 +202,7 @@ def plan_version(
     render = new_step(
         article_id=article_id, version=version, stage=Stage.RENDER, event=event, lane=lane
     )
-    render.enqueued_at = now
+    policy.sent(render, now)
     held = [
         new_step(article_id=article_id, version=version, stage=Stage.INDEX, event=event, lane=lane),
         *(
@@ -125,40 +220,59 @@ def plan_version(
     if hold_until is not None and hold_until > now:
         for step in held:
             step.next_attempt_at = hold_until
+            step.due_at = hold_until
     session.add_all([render, *held])
     return [StepRef.of(render)]
 
 
-def outlets_reached(session: Session, article_id: str) -> set[str]:
-    """Outlets that have, or may have, any version of the article: they must hear of changes."""
-    return set(
-        session.scalars(
-            select(Step.outlet).where(
-                Step.article_id == article_id,
-                Step.stage == Stage.DELIVER,
-                Step.state.in_([StepState.DONE, StepState.IN_PROGRESS, StepState.UNKNOWN]),
-            )
-        ).all()
-    )
-
-
 def cancel_waiting(session: Session, article_id: str, *, now: datetime, reason: str) -> int:
-    """Cancel the not-yet-started work of earlier versions: a newer version replaces it."""
+    """Cancel the not-yet-started work of earlier versions: a newer version replaces it.
+
+    Call it before `outlets_reached`: the UPDATE locks the rows it cancels, so a worker's claim
+    either lands first (and the step counts as reached) or finds the step canceled.
+    """
     result = session.execute(
         update(Step)
         .where(
             Step.article_id == article_id,
             Step.stage != Stage.RENDER,
-            Step.state.in_([StepState.PENDING, StepState.RETRYING]),
+            Step.state.in_(WAITING),
         )
-        .values(state=StepState.CANCELED, finished_at=now, last_error=reason, updated_at=now)
+        .values(
+            state=StepState.CANCELED,
+            finished_at=now,
+            last_error=reason,
+            updated_at=now,
+            due_at=None,
+        )
         .execution_options(synchronize_session=False)
     )
     return result.rowcount  # type: ignore[attr-defined,no-any-return]
 
 
+def outlets_reached(session: Session, article_id: str) -> set[str]:
+    """Outlets that have, or may have, any version of the article: they must hear of changes.
+
+    Any delivery attempted at least once counts, whatever its state: a partner may have
+    processed a request it then answered with a 500 or a timeout.
+    """
+    return set(
+        session.scalars(
+            select(Step.outlet)
+            .where(Step.article_id == article_id, Step.stage == Stage.DELIVER, Step.attempts > 0)
+            .distinct()
+        ).all()
+    )
+
+
 def reschedule_held(
-    session: Session, article_id: str, version: int, *, until: datetime | None, now: datetime
+    session: Session,
+    article_id: str,
+    version: int,
+    *,
+    until: datetime | None,
+    now: datetime,
+    policy: StepPolicy,
 ) -> list[StepRef]:
     """An embargo changed or was lifted: move the held steps; returns those due now."""
     steps = session.scalars(
@@ -166,13 +280,17 @@ def reschedule_held(
             Step.article_id == article_id,
             Step.version == version,
             Step.stage != Stage.RENDER,
-            Step.state.in_([StepState.PENDING, StepState.RETRYING]),
+            Step.state.in_(WAITING),
         )
     ).all()
     due = until is None or until <= now
     for step in steps:
         step.next_attempt_at = None if due else until
-        step.enqueued_at = now if due else None
+        if due:
+            policy.sent(step, now)
+        else:
+            step.enqueued_at = None
+            step.due_at = until
     return [StepRef.of(step) for step in steps] if due else []
 
 
@@ -189,17 +307,24 @@ def _render_done() -> ColumnElement[bool]:
     )
 
 
-def _runnable(now: datetime) -> ColumnElement[bool]:
+def _outlet_active() -> ColumnElement[bool]:
+    return or_(
+        Step.stage != Stage.DELIVER,
+        ~exists().where(OutletState.name == Step.outlet, OutletState.mode != OutletMode.ACTIVE),
+    )
+
+
+def _newer_delivery_exists() -> ColumnElement[bool]:
+    """The fence: a later version's delivery to the same outlet exists, whatever its state."""
+    newer = aliased(Step)
     return and_(
-        or_(
-            and_(
-                Step.state.in_([StepState.PENDING, StepState.RETRYING]),
-                or_(Step.next_attempt_at.is_(None), Step.next_attempt_at <= now),
-            ),
-            and_(Step.state == StepState.IN_PROGRESS, Step.lease_expires_at < now),
+        Step.stage == Stage.DELIVER,
+        exists().where(
+            newer.article_id == Step.article_id,
+            newer.outlet == Step.outlet,
+            newer.stage == Stage.DELIVER,
+            newer.version > Step.version,
         ),
-        _render_done(),
-        ~_older_delivery_in_flight(now),
     )
 
 
@@ -207,7 +332,9 @@ def _older_delivery_in_flight(now: datetime) -> ColumnElement[bool]:
     """An earlier version is being carried to the same outlet right now.
 
     Its successor waits (the runner sends it when the earlier one ends), so an outlet never
-    gets version N+1, or a kill, and then version N from a slower worker.
+    gets version N+1, or a kill, and then version N from a slower worker. Once the lease has
+    expired the earlier attempt cannot send any more (it sends only under a lease that outlives
+    its deadline), so the successor may go.
     """
     older = aliased(Step)
     return exists().where(
@@ -221,7 +348,17 @@ def _older_delivery_in_flight(now: datetime) -> ColumnElement[bool]:
     )
 
 
-def successors(session: Session, step: Step, *, now: datetime) -> list[StepRef]:
+def _runnable(now: datetime) -> ColumnElement[bool]:
+    return and_(
+        Step.state.in_(WAITING),
+        or_(Step.next_attempt_at.is_(None), Step.next_attempt_at <= now),
+        _render_done(),
+        _outlet_active(),
+        ~_older_delivery_in_flight(now),
+    )
+
+
+def successors(session: Session, step: Step, *, now: datetime, policy: StepPolicy) -> list[StepRef]:
     """After a delivery ends: newer versions' deliveries to that outlet, which waited for it."""
     waiting = session.scalars(
         select(Step).where(
@@ -229,25 +366,91 @@ def successors(session: Session, step: Step, *, now: datetime) -> list[StepRef]:
             Step.outlet == step.outlet,
             Step.stage == Stage.DELIVER,
             Step.version > step.version,
-            Step.state.in_([StepState.PENDING, StepState.RETRYING]),
+            Step.state.in_(WAITING),
             or_(Step.next_attempt_at.is_(None), Step.next_attempt_at <= now),
             _render_done(),
         )
     ).all()
     for waiting_step in waiting:
-        waiting_step.enqueued_at = now
+        policy.sent(waiting_step, now)
     return [StepRef.of(waiting_step) for waiting_step in waiting]
 
 
-def claim(session: Session, step_id: str, *, now: datetime, lease_seconds: float) -> Step | None:
-    """Take a step if it is runnable now; None if another worker has it or it is finished."""
+def recover_lost(
+    session: Session, *, now: datetime, policy: StepPolicy, step_ids: Iterable[str] | None = None
+) -> list[str]:
+    """Steps whose lease expired lost their worker (killed, OOM, hung): each such attempt counts.
+
+    The open attempt is closed as lost; the step is due again at once, or failed with
+    WORKER_LOST when its worker was lost `max_lost_attempts` times (a poison step that kills
+    every worker that takes it) or its attempt budget is spent. Returns the failed steps' ids.
+    """
+    query = select(Step).where(Step.state == StepState.IN_PROGRESS, Step.lease_expires_at < now)
+    if step_ids is not None:
+        query = query.where(Step.id.in_(list(step_ids)))
+    failed = []
+    for step in session.scalars(query.with_for_update(skip_locked=True)).all():
+        lost = step.lost_attempts + 1
+        spent = step.attempts - step.retry_from >= policy.retry(step.stage).max_attempts
+        error = f"{WORKER_LOST} (attempt {step.attempts}; lost {lost} times)"
+        session.execute(
+            update(StepAttempt)
+            .where(StepAttempt.step_id == step.id, StepAttempt.number == step.attempts)
+            .values(finished_at=now, outcome="lost", error=WORKER_LOST)
+            .execution_options(synchronize_session=False)
+        )
+        step.lost_attempts = lost
+        step.last_error = error
+        step.error_kind = "lost"
+        step.lease_expires_at = None
+        step.updated_at = now
+        if lost >= policy.max_lost_attempts or spent:
+            step.state = StepState.FAILED
+            step.finished_at = now
+            step.due_at = None
+            failed.append(step.id)
+        else:
+            step.state = StepState.RETRYING
+            step.next_attempt_at = now
+            step.enqueued_at = None
+            step.due_at = now
+    return failed
+
+
+def fence_superseded(session: Session, step_id: str, *, now: datetime) -> bool:
+    """Cancel a waiting delivery that a newer version's delivery to its outlet replaces."""
+    result = session.execute(
+        update(Step)
+        .where(Step.id == step_id, Step.state.in_(WAITING), _newer_delivery_exists())
+        .values(
+            state=StepState.CANCELED,
+            finished_at=now,
+            updated_at=now,
+            due_at=None,
+            last_error="superseded: a newer version goes to this outlet",
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1  # type: ignore[attr-defined,no-any-return]
+
+
+def claim(session: Session, step_id: str, *, now: datetime, policy: StepPolicy) -> Step | None:
+    """Take a step if it is runnable now; None if another worker has it or it is finished.
+
+    Every claim is an attempt: a worker that dies during the step has still spent one.
+    """
+    recover_lost(session, now=now, policy=policy, step_ids=[step_id])
+    if fence_superseded(session, step_id, now=now):
+        return None
+    lease = policy.lease(now)
     result = session.execute(
         update(Step)
         .where(Step.id == step_id, _runnable(now))
         .values(
             state=StepState.IN_PROGRESS,
             attempts=Step.attempts + 1,
-            lease_expires_at=now + timedelta(seconds=lease_seconds),
+            lease_expires_at=lease,
+            due_at=lease,
             updated_at=now,
         )
         .execution_options(synchronize_session=False)
@@ -260,10 +463,57 @@ def claim(session: Session, step_id: str, *, now: datetime, lease_seconds: float
     return step
 
 
+class SendRefused(Exception):
+    """The step may not send now: its lease was lost, or a newer version replaced it."""
+
+    def __init__(self, reason: str, *, superseded: bool) -> None:
+        super().__init__(reason)
+        self.superseded = superseded
+
+
+def confirm_send(session: Session, step: Step, *, now: datetime, policy: StepPolicy) -> None:
+    """Just before a delivery sends: renew the lease and check the fence, in one UPDATE.
+
+    The lease then outlives the send's deadline, so no other worker takes the step over while
+    the request may still be travelling; and no newer delivery to the outlet exists, so this one
+    cannot overwrite newer state. Raises SendRefused otherwise.
+    """
+    lease = policy.lease(now)
+    result = session.execute(
+        update(Step)
+        .where(
+            Step.id == step.id,
+            Step.state == StepState.IN_PROGRESS,
+            Step.attempts == step.attempts,
+            ~_newer_delivery_exists(),
+        )
+        .values(lease_expires_at=lease, due_at=lease, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount == 1:  # type: ignore[attr-defined]
+        return
+    owned = session.scalar(
+        select(func.count())
+        .select_from(Step)
+        .where(
+            Step.id == step.id,
+            Step.state == StepState.IN_PROGRESS,
+            Step.attempts == step.attempts,
+        )
+    )
+    if owned:
+        raise SendRefused("a newer version goes to this outlet", superseded=True)
+    raise SendRefused("lease lost to another worker", superseded=False)
+
+
 def _finish_attempt(
     session: Session, step: Step, *, now: datetime, outcome: str, error: str | None
 ) -> bool:
-    """Close the attempt this worker owns; False when the lease was lost to another worker."""
+    """Close the attempt this worker owns; False when the lease was lost to another worker.
+
+    The attempt number is the fencing token: a late worker whose step was taken over (or
+    recovered as lost) finds another number, or another state, and changes nothing.
+    """
     result = session.execute(
         update(Step)
         .where(
@@ -274,13 +524,15 @@ def _finish_attempt(
         .values(updated_at=now)
         .execution_options(synchronize_session=False)
     )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return False
     session.execute(
         update(StepAttempt)
         .where(StepAttempt.step_id == step.id, StepAttempt.number == step.attempts)
         .values(finished_at=now, outcome=outcome, error=error)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1  # type: ignore[attr-defined,no-any-return]
+    return True
 
 
 def complete(session: Session, step: Step, *, now: datetime, receipt: dict[str, object]) -> bool:
@@ -294,6 +546,7 @@ def complete(session: Session, step: Step, *, now: datetime, receipt: dict[str, 
             finished_at=now,
             lease_expires_at=None,
             next_attempt_at=None,
+            due_at=None,
             receipt=receipt,
         )
         .execution_options(synchronize_session=False)
@@ -307,7 +560,13 @@ def cancel(session: Session, step: Step, *, now: datetime, reason: str) -> bool:
     session.execute(
         update(Step)
         .where(Step.id == step.id)
-        .values(state=StepState.CANCELED, finished_at=now, lease_expires_at=None, last_error=reason)
+        .values(
+            state=StepState.CANCELED,
+            finished_at=now,
+            lease_expires_at=None,
+            due_at=None,
+            last_error=reason,
+        )
         .execution_options(synchronize_session=False)
     )
     return True
@@ -325,6 +584,7 @@ def defer(session: Session, step: Step, *, now: datetime, until: datetime) -> bo
             attempts=Step.attempts - 1,
             next_attempt_at=until,
             enqueued_at=None,
+            due_at=until,
             lease_expires_at=None,
             updated_at=now,
         )
@@ -354,32 +614,52 @@ def fail(
     now: datetime,
     kind: str,
     error: str,
-    policy: RetryPolicy,
+    policy: StepPolicy,
     retry_after: float | None = None,
-    short_retry_max: float,
 ) -> FailureDecision | None:
     """Record a failed attempt and decide what follows; None when the lease was lost.
 
-    `kind` is "transient" (retry while the budget lasts), "permanent" or "unknown".
-    A retry due within `short_retry_max` seconds is sent at once with a countdown (and marked
-    enqueued for that moment); a later one is left to the sweeper, since long Celery countdowns
+    `kind` is "transient" (retry on the schedule while it lasts), "permanent" or "unknown".
+    A transient failure of a delivery that a newer version has replaced is not retried: the
+    newer one carries the story now. A retry due within `short_retry_max` seconds is sent at
+    once with a countdown; a later one is left to the sweeper, since long Celery countdowns
     break with Redis' visibility timeout.
     """
     if not _finish_attempt(session, step, now=now, outcome=kind, error=error):
         return None
-    if kind == "transient" and step.attempts < policy.max_attempts:
-        delay = policy.delay(step.attempts, retry_after)
+    retry = policy.retry(step.stage)
+    superseded = kind == "transient" and bool(
+        session.scalar(
+            select(func.count())
+            .select_from(Step)
+            .where(Step.id == step.id, _newer_delivery_exists())
+        )
+    )
+    values: dict[str, object]
+    if superseded:
+        decision = FailureDecision(StepState.CANCELED, None)
+        values = {
+            "state": StepState.CANCELED,
+            "finished_at": now,
+            "next_attempt_at": None,
+            "due_at": None,
+        }
+        error = f"{error}; superseded: a newer version goes to this outlet"
+    elif kind == "transient" and step.attempts - step.retry_from < retry.max_attempts:
+        delay = retry.delay(step.attempts - step.retry_from, retry_after)
         due = now + timedelta(seconds=delay)
         decision = FailureDecision(StepState.RETRYING, delay)
-        values: dict[str, object] = {
+        countdown = delay <= policy.short_retry_max
+        values = {
             "state": StepState.RETRYING,
             "next_attempt_at": due,
-            "enqueued_at": due if delay <= short_retry_max else None,
+            "enqueued_at": now if countdown else None,
+            "due_at": due + timedelta(seconds=policy.redrive_after) if countdown else due,
         }
     else:
         state = StepState.UNKNOWN if kind == "unknown" else StepState.FAILED
         decision = FailureDecision(state, None)
-        values = {"state": state, "finished_at": now, "next_attempt_at": None}
+        values = {"state": state, "finished_at": now, "next_attempt_at": None, "due_at": None}
     session.execute(
         update(Step)
         .where(Step.id == step.id)
@@ -389,7 +669,30 @@ def fail(
     return decision
 
 
-def release_followers(session: Session, render_step: Step, *, now: datetime) -> list[StepRef]:
+def hold_for_outlet(session: Session, step: Step, *, now: datetime, error: str) -> bool:
+    """The outlet was disabled by this attempt (410): the step waits, unfailed, for a resume."""
+    if not _finish_attempt(session, step, now=now, outcome="gone", error=error):
+        return False
+    session.execute(
+        update(Step)
+        .where(Step.id == step.id)
+        .values(
+            state=StepState.RETRYING,
+            last_error=error,
+            error_kind="gone",
+            lease_expires_at=None,
+            next_attempt_at=None,
+            enqueued_at=None,
+            due_at=None,  # `resume_outlet` makes it due again
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return True
+
+
+def release_followers(
+    session: Session, render_step: Step, *, now: datetime, policy: StepPolicy
+) -> list[StepRef]:
     """After a render: the index and delivery steps of that version become sendable."""
     followers = session.scalars(
         select(Step).where(
@@ -397,29 +700,153 @@ def release_followers(session: Session, render_step: Step, *, now: datetime) -> 
             Step.version == render_step.version,
             Step.stage != Stage.RENDER,
             Step.state == StepState.PENDING,
+            or_(Step.next_attempt_at.is_(None), Step.next_attempt_at <= now),
         )
     ).all()
     for step in followers:
-        step.enqueued_at = now
+        policy.sent(step, now)
     return [StepRef.of(step) for step in followers]
 
 
 def take_due(
-    session: Session, *, now: datetime, redrive_after: float, limit: int = 500
+    session: Session,
+    *,
+    now: datetime,
+    policy: StepPolicy,
+    queue_head: Callable[[str], datetime | None] | None = None,
+    limit: int = 500,
 ) -> list[StepRef]:
-    """The sweeper's query: runnable steps whose message is missing, lost or stale.
+    """The sweeper's pass over due steps (oldest due first, at most `limit`); returns what to send.
 
-    Covers a publish that failed after commit, a message lost with Redis, a worker killed
-    mid-step (its lease expires), and retries too far ahead for a Celery countdown.
+    - a lease expired: the worker was lost; the step is recovered (or failed, see recover_lost)
+      and sent again;
+    - never sent, or its retry or embargo fell due: sent now;
+    - sent but not started after `redrive_after`: sent again only if its message is no longer in
+      its queue. `queue_head(queue)` answers when the oldest message still waiting there was
+      sent (None: the queue is empty); queues are first in, first out, so a step sent before
+      that is not waiting there any more: its message was lost (Redis restarted without it, a
+      publish that failed). Without `queue_head` (Redis unreachable) nothing sent is re-sent.
+    - not runnable yet (waiting for its render, an older delivery, a paused outlet): looked at
+      again later.
     """
-    stale = now - timedelta(seconds=redrive_after)
-    steps = session.scalars(
-        select(Step)
-        .where(_runnable(now), or_(Step.enqueued_at.is_(None), Step.enqueued_at < stale))
-        .order_by(Step.lane.desc(), Step.created_at)  # desc: "urgent" before "normal"
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    ).all()
-    for step in steps:
-        step.enqueued_at = now
-    return [StepRef.of(step) for step in steps]
+    # Plain rows, not ORM objects, and set-wise UPDATEs: a sweep that finds a full batch of
+    # work still queued must stay cheap (bench/sweep.py).
+    due = [
+        _Due(*row)
+        for row in session.execute(
+            select(
+                Step.id,
+                Step.state,
+                Step.stage,
+                Step.lane,
+                Step.outlet,
+                Step.enqueued_at,
+                Step.next_attempt_at,
+                Step.lease_expires_at,
+            )
+            .where(Step.due_at.is_not(None), Step.due_at <= now)
+            .order_by(Step.due_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        ).all()
+    ]
+    if not due:
+        return []
+    expired = [
+        r.id
+        for r in due
+        if r.state == StepState.IN_PROGRESS
+        and r.lease_expires_at is not None
+        and r.lease_expires_at < now
+    ]
+    if expired:
+        failed = set(recover_lost(session, now=now, policy=policy, step_ids=expired))
+        session.flush()
+        due = [
+            replace(r, state=StepState.RETRYING, enqueued_at=None, next_attempt_at=now)
+            if r.id in expired and r.id not in failed
+            else r
+            for r in due
+            if r.id not in failed
+        ]
+    waiting = [r.id for r in due if r.state in WAITING]
+    runnable = set(
+        session.scalars(select(Step.id).where(Step.id.in_(waiting), _runnable(now))).all()
+        if waiting
+        else ()
+    )
+    heads: dict[str, datetime | None] = {}
+    send, later, finished = [], [], []
+    not_yet: dict[datetime, list[str]] = {}
+    for row in due:
+        if row.state in FINISHED:
+            finished.append(row.id)
+        elif row.state not in WAITING:
+            continue  # in progress under a live lease: due again when it expires
+        elif row.id not in runnable:
+            # Waiting for its render, an older delivery or a paused outlet (looked at again
+            # later), or not due yet (an embargo: due then).
+            if row.next_attempt_at is not None and row.next_attempt_at > now:
+                not_yet.setdefault(row.next_attempt_at, []).append(row.id)
+            else:
+                later.append(row.id)
+        elif row.enqueued_at is None or _message_lost(
+            row.enqueued_at,
+            queue_name(Stage(row.stage), Lane(row.lane), row.outlet),
+            queue_head,
+            heads,
+        ):
+            send.append(row)
+        else:
+            later.append(row.id)
+    _set_due(session, finished, None)
+    _set_due(session, later, now + timedelta(seconds=policy.redrive_after))
+    for when, ids in not_yet.items():
+        _set_due(session, ids, when)
+    if send:
+        session.execute(
+            update(Step)
+            .where(Step.id.in_([r.id for r in send]))
+            .values(enqueued_at=now, due_at=now + timedelta(seconds=policy.redrive_after))
+            .execution_options(synchronize_session=False)
+        )
+    refs = [StepRef(r.id, Stage(r.stage), Lane(r.lane), r.outlet, now) for r in send]
+    refs.sort(key=lambda r: r.lane != Lane.URGENT)
+    return refs
+
+
+@dataclass(frozen=True)
+class _Due:
+    id: str
+    state: str
+    stage: str
+    lane: str
+    outlet: str
+    enqueued_at: datetime | None
+    next_attempt_at: datetime | None
+    lease_expires_at: datetime | None
+
+
+def _set_due(session: Session, ids: list[str], when: datetime | None) -> None:
+    if ids:
+        session.execute(
+            update(Step)
+            .where(Step.id.in_(ids))
+            .values(due_at=when)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def _message_lost(
+    sent_at: datetime,
+    queue: str,
+    queue_head: Callable[[str], datetime | None] | None,
+    heads: dict[str, datetime | None],
+) -> bool:
+    """Whether a message sent at `sent_at` has left `queue` without its step being started."""
+    if queue_head is None:
+        return False
+    if queue not in heads:
+        heads[queue] = queue_head(queue)
+    head = heads[queue]
+    return head is None or head > sent_at

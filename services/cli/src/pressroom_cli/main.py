@@ -7,14 +7,17 @@ import sys
 
 import click
 
+from pressroom_cli.operate import deliveries, outlets
 from pressroom_cli.receiver import serve
 from pressroom_cli.redis_server import EmbeddedRedis
 from pressroom_cli.supervisor import programs, supervise
 from pressroom_shared.apikeys import ApiKeyError, create_key
 from pressroom_shared.config import Settings
 from pressroom_shared.db import make_engine, make_sessionmaker, transaction
+from pressroom_shared.logging import configure_logging
 from pressroom_shared.migrate import upgrade
-from pressroom_shared.outlets_config import load_outlets
+from pressroom_shared.outlets_config import EXAMPLE_WEBHOOK_SECRET, OutletConfig, load_outlets
+from pressroom_shared.plugins import load_outlet_types
 
 
 @click.group()
@@ -37,9 +40,10 @@ def migrate(settings: Settings) -> None:
 @click.option("--port", default=8000, show_default=True)
 @click.pass_obj
 def run(settings: Settings, host: str, port: int) -> None:
-    """Run the whole service in the foreground; Ctrl-C stops every process."""
+    """Run the whole service in the foreground, restarting what crashes; Ctrl-C stops it all."""
     settings.var_dir.mkdir(parents=True, exist_ok=True)
     outlets = load_outlets(settings)  # fail fast on a bad outlets file
+    check_outlets(settings, outlets)
     upgrade(make_engine(settings))
     if settings.redis_url:
         sys.exit(_run(settings, outlets, host, port))
@@ -49,10 +53,26 @@ def run(settings: Settings, host: str, port: int) -> None:
     sys.exit(code)
 
 
-def _run(settings: Settings, outlets: list, host: str, port: int) -> int:  # type: ignore[type-arg]
+def check_outlets(settings: Settings, outlets: list[OutletConfig]) -> None:
+    """Build each outlet once, as its worker will: a bad option (a missing or example secret)
+    stops `run` here with its message, instead of sending that worker into a crash loop."""
+    types = load_outlet_types()  # by entry point: the CLI never imports the workers' code
+    for config in outlets:
+        factory = types.get(config.type)
+        if factory is None:
+            raise click.ClickException(f"outlet {config.name!r}: unknown type {config.type!r}")
+        try:
+            factory(config, settings)
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+def _run(settings: Settings, outlets: list[OutletConfig], host: str, port: int) -> int:
     env = {**os.environ, **settings.to_env()}
     click.echo(f"pressroom: intake on http://{host}:{port}", err=True)
-    return supervise(programs(settings, outlets, host, port), env)
+    configure_logging(settings, "supervisor")
+    status_file = settings.var_dir / "supervisor.json"
+    return supervise(programs(settings, outlets, host, port), env, status_file)
 
 
 @cli.group()
@@ -86,13 +106,18 @@ def keys_create(settings: Settings, name: str, scopes: str) -> None:
 @click.option("--port", default=9000, show_default=True)
 @click.option(
     "--secret",
-    default="whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+    default=EXAMPLE_WEBHOOK_SECRET,
     show_default=True,
-    help="The outlet's secret (outlets.example.toml uses the default).",
+    help="The outlet's secret. The default is the published example that outlets.example.toml "
+    "uses; outlets accept it only with PRESSROOM_ALLOW_EXAMPLE_SECRETS=true.",
 )
 def webhook_receiver(host: str, port: int, secret: str) -> None:
     """A local webhook endpoint that verifies signatures and prints each event."""
     serve(host, port, secret)
+
+
+cli.add_command(deliveries)
+cli.add_command(outlets)
 
 
 @cli.command("config-docs")

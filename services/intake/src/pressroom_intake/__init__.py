@@ -12,10 +12,11 @@ from pressroom_shared.config import Settings
 from pressroom_shared.db import make_engine, make_sessionmaker
 from pressroom_shared.logging import configure_logging
 from pressroom_shared.outlets_config import load_outlets
+from pressroom_shared.steps import StepPolicy
 
 
 def create_app(settings: Settings) -> Flask:
-    from pressroom_intake.views import articles, health, search, site
+    from pressroom_intake.views import articles, deliveries, health, search, site
 
     configure_logging(settings, "intake")
     app = Flask(__name__)
@@ -38,6 +39,7 @@ def create_app(settings: Settings) -> Flask:
         sessions=make_sessionmaker(engine),
         celery=make_celery(settings, [o.name for o in outlets], main="pressroom_intake"),
         outlets=outlets,
+        policy=StepPolicy.from_settings(settings),
     )
     api = ProblemApi(
         app,
@@ -49,7 +51,7 @@ def create_app(settings: Settings) -> Flask:
         },
     )
     limiter = install_limiter(app, settings)
-    for blueprint in (articles.blp, search.blp):
+    for blueprint in (articles.blp, deliveries.blp, search.blp):
         limiter.limit(settings.rate_limit)(blueprint)
         api.register_blueprint(blueprint)
     app.register_error_handler(ProblemError, handle_problem_error)

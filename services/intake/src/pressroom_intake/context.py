@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from pressroom_shared.config import Settings
 from pressroom_shared.outlets_config import OutletConfig
+from pressroom_shared.steps import StepPolicy
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,7 @@ class IntakeContext:
     sessions: sessionmaker[Session]
     celery: Celery  # a producer only: intake sends tasks by name and imports no worker code
     outlets: tuple[OutletConfig, ...]
+    policy: StepPolicy
 
 
 def intake() -> IntakeContext:

@@ -14,6 +14,7 @@ from pressroom_intake.formats.text import (
     check_control_characters,
     is_valid_language_tag,
 )
+from pressroom_shared.operations import DELIVERY_STATES
 
 HTML_TAG = re.compile(r"<(p|h[1-6]|ul|ol|li|br|div|blockquote|a|em|strong|b|i)\b", re.IGNORECASE)
 
@@ -128,6 +129,7 @@ class StepSchema(ma.Schema):
 
 class DeliverySchema(ma.Schema):
     id = ma.fields.String()
+    article_id = ma.fields.String()
     outlet = ma.fields.String()
     version = ma.fields.Integer()
     event = ma.fields.String()
@@ -292,3 +294,20 @@ class ArticleSummarySchema(ma.Schema):
 class ArticleListSchema(ma.Schema):
     articles = ma.fields.List(ma.fields.Nested(ArticleSummarySchema))
     next_cursor = ma.fields.String(allow_none=True)
+
+
+class DeliveryListArgsSchema(ma.Schema):
+    state = ma.fields.String(validate=ma.validate.OneOf(DELIVERY_STATES))
+    outlet = ma.fields.String()
+    article = ma.fields.UUID()
+    limit = ma.fields.Integer(load_default=100, validate=ma.validate.Range(min=1, max=1000))
+
+
+class DeliveryListSchema(ma.Schema):
+    deliveries = ma.fields.List(ma.fields.Nested(DeliverySchema))
+
+
+class DeliveryActionSchema(ma.Schema):
+    changed = ma.fields.List(ma.fields.String())
+    skipped = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.String())
+    deliveries = ma.fields.List(ma.fields.Nested(DeliverySchema))

@@ -15,7 +15,9 @@ from sqlalchemy.orm import Session
 from pressroom_shared.article import ArticleContent, Event, PubStatus
 from pressroom_shared.contracts import Lane, Stage
 from pressroom_shared.models import Article, ArticleVersion, Step
+from pressroom_shared.operations import delivery_view, state_of
 from pressroom_shared.steps import (
+    StepPolicy,
     StepRef,
     StepState,
     cancel_waiting,
@@ -46,6 +48,7 @@ def create_article(
     *,
     now: datetime,
     submitted_by: int | None,
+    policy: StepPolicy,
     pubstatus: PubStatus = PubStatus.USABLE,
 ) -> tuple[Article, ArticleVersion, list[StepRef]]:
     article_id = str(uuid.uuid4())
@@ -69,6 +72,7 @@ def create_article(
         {outlet: Event.PUBLISHED for outlet in outlets},
         now=now,
         submitted_by=submitted_by,
+        policy=policy,
     )
     return article, version, refs
 
@@ -82,17 +86,20 @@ def update_article(
     *,
     now: datetime,
     submitted_by: int | None,
+    policy: StepPolicy,
     pubstatus: PubStatus = PubStatus.USABLE,
 ) -> tuple[ArticleVersion, list[StepRef]]:
     """A new version: to every configured outlet; those that had the story get an update."""
+    _lock(session, article)
     if article.pubstatus == PubStatus.CANCELED:
         raise ConflictError("the article was killed; submit a new article instead")
     event = Event.CORRECTED if content.correction_note else Event.UPDATED
-    reached = outlets_reached(session, article.id)
-    deliveries = {outlet: event if outlet in reached else Event.PUBLISHED for outlet in outlets}
+    # Cancel before reading who was reached: see cancel_waiting.
     cancel_waiting(
         session, article.id, now=now, reason=f"replaced by version {article.current_version + 1}"
     )
+    reached = outlets_reached(session, article.id)
+    deliveries = {outlet: event if outlet in reached else Event.PUBLISHED for outlet in outlets}
     return _add_version(
         session,
         article,
@@ -103,18 +110,28 @@ def update_article(
         deliveries,
         now=now,
         submitted_by=submitted_by,
+        policy=policy,
     )
 
 
 def kill_article(
-    session: Session, article: Article, *, reason: str, now: datetime, submitted_by: int | None
+    session: Session,
+    article: Article,
+    *,
+    reason: str,
+    now: datetime,
+    submitted_by: int | None,
+    policy: StepPolicy,
 ) -> tuple[ArticleVersion, list[StepRef]]:
     """pubstatus canceled, carried to every outlet that has (or may have) any earlier version."""
+    _lock(session, article)
     if article.pubstatus == PubStatus.CANCELED:
         raise ConflictError("the article is already killed")
     current = current_version(session, article)
-    reached = outlets_reached(session, article.id)
+    # Cancel first, then read who was reached: a worker's claim racing with the kill either
+    # lands before the cancel (and the outlet counts as reached) or finds its step canceled.
     cancel_waiting(session, article.id, now=now, reason="killed")
+    reached = outlets_reached(session, article.id)
     content = replace(
         current.content(), correction_note=None, kill_reason=reason, embargoed_until=None
     )
@@ -128,6 +145,7 @@ def kill_article(
         {outlet: Event.KILLED for outlet in sorted(reached)},
         now=now,
         submitted_by=submitted_by,
+        policy=policy,
     )
 
 
@@ -142,6 +160,7 @@ def _add_version(
     *,
     now: datetime,
     submitted_by: int | None,
+    policy: StepPolicy,
 ) -> tuple[ArticleVersion, list[StepRef]]:
     number = article.current_version + 1
     version = ArticleVersion.from_content(
@@ -169,9 +188,15 @@ def _add_version(
         lane=Lane.for_urgency(content.urgency),
         deliveries=deliveries,
         now=now,
+        policy=policy,
         hold_until=content.embargoed_until,
     )
     return version, refs
+
+
+def _lock(session: Session, article: Article) -> None:
+    """Serialise changes to one article (PostgreSQL row lock; SQLite writers already queue)."""
+    session.refresh(article, with_for_update=True)
 
 
 def current_version(session: Session, article: Article) -> ArticleVersion:
@@ -186,9 +211,15 @@ def current_version(session: Session, article: Article) -> ArticleVersion:
 
 
 def change_embargo(
-    session: Session, article: Article, until: datetime | None, *, now: datetime
+    session: Session,
+    article: Article,
+    until: datetime | None,
+    *,
+    now: datetime,
+    policy: StepPolicy,
 ) -> tuple[ArticleVersion, list[StepRef]]:
     """Move or lift the embargo of the current version; held work follows it."""
+    _lock(session, article)
     if article.pubstatus == PubStatus.CANCELED:
         raise ConflictError("the article was killed")
     version = current_version(session, article)
@@ -196,7 +227,9 @@ def change_embargo(
         raise ConflictError("the article is not under embargo (any more)")
     version.embargoed_until = until
     article.updated_at = now
-    return version, reschedule_held(session, article.id, version.version, until=until, now=now)
+    return version, reschedule_held(
+        session, article.id, version.version, until=until, now=now, policy=policy
+    )
 
 
 def find_article(session: Session, article_id: str) -> tuple[Article, ArticleVersion] | None:
@@ -249,7 +282,7 @@ def describe_article(session: Session, article: Article, version: ArticleVersion
             "render": _step_view(render),
             "index": _step_view(index),
         },
-        "deliveries": [_delivery_view(s) for s in deliveries],
+        "deliveries": [delivery_view(s) for s in deliveries],
     }
 
 
@@ -290,27 +323,6 @@ def _step_view(step: Step | None) -> dict[str, Any] | None:
     }
 
 
-DELIVERY_STATE_NAMES = {StepState.DONE: "delivered"}
-
-
-def _delivery_view(step: Step) -> dict[str, Any]:
-    return {
-        "id": step.id,
-        "outlet": step.outlet,
-        "version": step.version,
-        "event": step.event,
-        "state": DELIVERY_STATE_NAMES.get(StepState(step.state), step.state),
-        "attempts": step.attempts,
-        "last_error": step.last_error,
-        "error_kind": step.error_kind,
-        "next_attempt_at": step.next_attempt_at,
-        "created_at": step.created_at,
-        "updated_at": step.updated_at,
-        "delivered_at": step.finished_at if step.state == StepState.DONE else None,
-        "receipt": step.receipt,
-    }
-
-
 def describe_versions(session: Session, article: Article) -> list[dict[str, Any]]:
     versions = session.scalars(
         select(ArticleVersion)
@@ -324,9 +336,7 @@ def describe_versions(session: Session, article: Article) -> list[dict[str, Any]
     ).all()
     by_version: dict[int, dict[str, str]] = {}
     for number, outlet, state in deliveries:
-        by_version.setdefault(number, {})[outlet] = DELIVERY_STATE_NAMES.get(
-            StepState(state), state
-        )
+        by_version.setdefault(number, {})[outlet] = state_of(state)
     return [
         {
             "version": v.version,

@@ -11,6 +11,7 @@ from pressroom_shared.db import make_engine, make_sessionmaker
 from pressroom_shared.logging import configure_logging
 from pressroom_shared.outlets_config import load_outlets
 from pressroom_shared.plugins import RenderContext
+from pressroom_shared.steps import StepPolicy
 from pressroom_workers.context import WorkerContext, build_outlets, build_renderers
 
 TASK_MODULES = [
@@ -41,6 +42,7 @@ def create_worker_app(settings: Settings) -> WorkerCelery:
         render_context=RenderContext(
             site_url=settings.site_url, publisher_name=settings.publisher_name
         ),
+        policy=StepPolicy.from_settings(settings),
     )
     signals.setup_logging.connect(lambda **_: configure_logging(settings, "worker"), weak=False)
     app.loader.import_default_modules()

@@ -15,7 +15,7 @@ from pressroom_shared.plugins import (
     load_outlet_types,
     load_renderers,
 )
-from pressroom_shared.steps import RetryPolicy
+from pressroom_shared.steps import StepPolicy
 
 
 class UnknownOutletTypeError(ValueError):
@@ -30,15 +30,7 @@ class WorkerContext:
     outlets: dict[str, Outlet]
     render_context: RenderContext
 
-    @property
-    def delivery_policy(self) -> RetryPolicy:
-        s = self.settings
-        return RetryPolicy(s.max_attempts, s.retry_base_seconds, s.retry_max_seconds)
-
-    @property
-    def stage_policy(self) -> RetryPolicy:
-        s = self.settings
-        return RetryPolicy(s.max_stage_attempts, s.retry_base_seconds, s.retry_max_seconds)
+    policy: StepPolicy
 
 
 def build_outlets(configs: list[OutletConfig], settings: Settings) -> dict[str, Outlet]:

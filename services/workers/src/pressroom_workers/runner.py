@@ -16,15 +16,20 @@ from pressroom_shared.contracts import Stage
 from pressroom_shared.db import transaction
 from pressroom_shared.dispatch import send_steps
 from pressroom_shared.models import Step
-from pressroom_shared.plugins import DeliveryError, PermanentError, Receipt
+from pressroom_shared.operations import set_outlet_mode
+from pressroom_shared.plugins import DeliveryError, OutletGoneError, PermanentError, Receipt
 from pressroom_shared.steps import (
+    OutletMode,
+    SendRefused,
     StepRef,
     StepState,
     cancel,
     claim,
     complete,
+    confirm_send,
     defer,
     fail,
+    hold_for_outlet,
     release_followers,
     successors,
 )
@@ -47,10 +52,10 @@ class LeaseLostError(RuntimeError):
 
 def run_step(ctx: WorkerContext, app: Celery, stage: Stage, step_id: str) -> Outcome:
     with transaction(ctx.sessions) as session:
-        step = claim(session, step_id, now=utcnow(), lease_seconds=ctx.settings.lease_seconds)
+        step = claim(session, step_id, now=utcnow(), policy=ctx.policy)
     if step is None:
         log.info("step.skipped", step_id=step_id, stage=str(stage))
-        return Outcome("skipped", "finished, not due, or owned by another worker")
+        return Outcome("skipped", "finished, not due, superseded or owned by another worker")
     if step.stage != stage:
         raise ValueError(f"step {step_id} is a {step.stage} step, sent to the {stage} task")
     structlog.contextvars.bind_contextvars(
@@ -68,7 +73,7 @@ def run_step(ctx: WorkerContext, app: Celery, stage: Stage, step_id: str) -> Out
         )
     if step.stage == Stage.DELIVER and outcome.state != "skipped":
         with transaction(ctx.sessions) as session:
-            waiting = successors(session, step, now=utcnow())
+            waiting = successors(session, step, now=utcnow(), policy=ctx.policy)
         send_steps(app, waiting)
     return outcome
 
@@ -99,7 +104,7 @@ def _attempt(ctx: WorkerContext, app: Celery, step: Step) -> Outcome:
                 if not complete(session, step, now=utcnow(), receipt=_receipt_data(receipt)):
                     raise LeaseLostError(step.id)
                 if step.stage == Stage.RENDER:
-                    follow = release_followers(session, step, now=utcnow())
+                    follow = release_followers(session, step, now=utcnow(), policy=ctx.policy)
     except LeaseLostError:
         log.warning("step.lease_lost")
         return Outcome("skipped", "lease lost to another worker")
@@ -108,9 +113,13 @@ def _attempt(ctx: WorkerContext, app: Celery, step: Step) -> Outcome:
             cancel(session, step, now=utcnow(), reason=f"superseded: {exc}")
         log.info("step.superseded", reason=str(exc))
         return Outcome(StepState.CANCELED, str(exc))
+    except OutletGoneError as exc:
+        return _outlet_gone(ctx, step, str(exc))
     except DeliveryError as exc:
         return _failed(ctx, app, step, exc.kind, str(exc), getattr(exc, "retry_after", None))
     except SoftTimeLimitExceeded:
+        # Only pools that enforce time limits (prefork, solo) raise this; under threads the
+        # outlets' own deadlines and the lease bound an attempt.
         return _failed(ctx, app, step, "transient", "time limit exceeded", None)
     except Exception as exc:
         # A bug or a poison article: retried within the stage's budget, then failed for
@@ -128,14 +137,31 @@ def _deliver(ctx: WorkerContext, step: Step) -> Receipt:
         raise PermanentError(f"outlet {step.outlet!r} is not configured")
     with ctx.sessions() as session:
         delivery = stages.prepare_delivery(session, step, outlet)
+    try:
+        with transaction(ctx.sessions) as session:
+            confirm_send(session, step, now=utcnow(), policy=ctx.policy)
+    except SendRefused as refused:
+        if refused.superseded:
+            raise stages.Superseded(str(refused)) from None
+        raise LeaseLostError(step.id) from None
     return outlet.deliver(delivery)
+
+
+def _outlet_gone(ctx: WorkerContext, step: Step, error: str) -> Outcome:
+    with transaction(ctx.sessions) as session:
+        now = utcnow()
+        if not hold_for_outlet(session, step, now=now, error=error):
+            return Outcome("skipped", "lease lost to another worker")
+        set_outlet_mode(
+            session, step.outlet, OutletMode.DISABLED, now=now, by="remote", reason=error
+        )
+    return Outcome(StepState.RETRYING, f"outlet disabled: {error}")
 
 
 def _failed(
     ctx: WorkerContext, app: Celery, step: Step, kind: str, error: str, retry_after: float | None
 ) -> Outcome:
-    policy = ctx.delivery_policy if step.stage == Stage.DELIVER else ctx.stage_policy
-    short = ctx.settings.short_retry_max_seconds
+    policy = ctx.policy
     with transaction(ctx.sessions) as session:
         decision = fail(
             session,
@@ -145,14 +171,13 @@ def _failed(
             error=error,
             policy=policy,
             retry_after=retry_after,
-            short_retry_max=short,
         )
     if decision is None:
         return Outcome("skipped", "lease lost to another worker")
     log.warning(
         "step.failed", kind=kind, error=error, state=str(decision.state), retry_in=decision.retry_in
     )
-    if decision.retry_in is not None and decision.retry_in <= short:
+    if decision.retry_in is not None and decision.retry_in <= policy.short_retry_max:
         send_steps(app, [StepRef.of(step)], countdown=decision.retry_in)
     return Outcome(decision.state, error)
 

@@ -142,6 +142,7 @@ class Articles(MethodView):
                     now=now,
                     submitted_by=g.api_key_id,
                     pubstatus=submission.pubstatus,
+                    policy=ctx.policy,
                 )
                 location, body = _accepted(article, version, submission.warnings)
                 if record_id is not None:
@@ -205,6 +206,7 @@ class ArticleResource(MethodView):
                     now=now,
                     submitted_by=g.api_key_id,
                     pubstatus=submission.pubstatus,
+                    policy=ctx.policy,
                 )
             except ConflictError as exc:
                 raise _conflict(exc) from exc
@@ -238,7 +240,12 @@ class ArticleResource(MethodView):
             _check_if_match(article)
             try:
                 version, refs = kill_article(
-                    session, article, reason=reason, now=utcnow(), submitted_by=g.api_key_id
+                    session,
+                    article,
+                    reason=reason,
+                    now=utcnow(),
+                    submitted_by=g.api_key_id,
+                    policy=ctx.policy,
                 )
             except ConflictError as exc:
                 raise _conflict(exc) from exc
@@ -284,7 +291,7 @@ class ArticleEmbargo(MethodView):
         with transaction(ctx.sessions) as session:
             article, _ = _found(session, article_id)
             try:
-                version, refs = change_embargo(session, article, until, now=now)
+                version, refs = change_embargo(session, article, until, now=now, policy=ctx.policy)
             except ConflictError as exc:
                 raise _conflict(exc) from exc
             view = describe_article(session, article, version)

@@ -12,28 +12,25 @@ import base64
 import binascii
 import json
 import re
-import ssl
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-import httpx
 from standardwebhooks.webhooks import Webhook
 
+from pressroom_shared.config import SECRET_PREFIX as SECRET_ENV_PREFIX
 from pressroom_shared.config import Settings
-from pressroom_shared.outlets_config import OutletConfig
-from pressroom_shared.plugins import Delivery, PermanentError, Receipt, TransientError
+from pressroom_shared.outlets_config import EXAMPLE_WEBHOOK_SECRET, OutletConfig
+from pressroom_shared.plugins import Delivery, PermanentError, Receipt
 from pressroom_shared.timeutil import isoformat, utcnow
+from pressroom_workers.outlets.http import classify, request_with_deadline, tls_context
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 - the format marker, not a secret
 USER_AGENT = "pressroom-webhooks/1"
-# Statuses the spec (and RFC 9110) mean as "try again later" rather than "no".
-RETRYABLE_STATUSES = frozenset({408, 425, 429})
 # Spec: the id must not contain "." (it is a field separator of the signed content); header
 # values must also be plain printable ASCII.
 _WEBHOOK_ID = re.compile(r"^[\x21-\x2d\x2f-\x7e]{1,200}$")
-_ERROR_SNIPPET_BYTES = 300
 
 
 def decode_secret(secret: str) -> bytes:
@@ -52,22 +49,6 @@ def decode_secret(secret: str) -> bytes:
     return key
 
 
-def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header (delay-seconds or HTTP-date); None if absent."""
-    if value is None:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:  # "-0000" dates parse naive; HTTP-dates are always GMT
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or utcnow())).total_seconds())
-
-
 class WebhookOutlet:
     type_name: ClassVar[str] = "webhook"
     requires: ClassVar[frozenset[str]] = frozenset({"ninjs"})
@@ -77,11 +58,8 @@ class WebhookOutlet:
         url = options.get("url")
         if not isinstance(url, str) or not _is_http_url(url):
             raise ValueError(f"outlet {config.name!r}: url must be an http(s) URL, got {url!r}")
-        secret = options.get("secret")
-        if not isinstance(secret, str):
-            raise ValueError(f'outlet {config.name!r}: webhook needs secret = "whsec_..."')
         try:
-            decode_secret(secret)
+            secret = _secret(options, settings)
         except ValueError as exc:
             raise ValueError(f"outlet {config.name!r}: {exc}") from None
         timeout = options.get("timeout", settings.http_timeout_seconds)
@@ -92,10 +70,9 @@ class WebhookOutlet:
         self.name = config.name
         self.url = url
         self.timeout = float(timeout)
+        self.deadline = settings.delivery_deadline_seconds
         self._signer = Webhook(secret)
-        # Building an SSL context loads the CA bundle (~10 ms of CPU): once per outlet, not
-        # once per delivery. Contexts are safe to share between threads.
-        self._tls = ssl.create_default_context()
+        self._tls = tls_context()
 
     def deliver(self, delivery: Delivery) -> Receipt:
         if not _WEBHOOK_ID.match(delivery.id):
@@ -111,20 +88,16 @@ class WebhookOutlet:
             "webhook-timestamp": str(timestamp),
             "webhook-signature": signature,
         }
-        # One client per delivery: nothing outlives the task, and a forked worker never
-        # inherits another process's open connections.
-        timeout = httpx.Timeout(self.timeout)
-        try:
-            with (
-                httpx.Client(timeout=timeout, follow_redirects=False, verify=self._tls) as client,
-                client.stream(
-                    "POST", self.url, content=body.encode("utf-8"), headers=headers
-                ) as response,
-            ):
-                return self._classify(response)
-        except httpx.TransportError as exc:
-            # Safe to resend even if the request did arrive: receivers dedupe on webhook-id.
-            raise TransientError(f"POST {self.url}: {type(exc).__name__}: {exc}") from exc
+        answer = request_with_deadline(
+            "POST",
+            self.url,
+            content=body.encode("utf-8"),
+            headers=headers,
+            deadline=self.deadline,
+            phase_timeout=self.timeout,
+            verify=self._tls,
+        )
+        return classify(answer, f"POST {self.url}")
 
     @staticmethod
     def body(delivery: Delivery) -> str:
@@ -142,39 +115,37 @@ class WebhookOutlet:
         }
         return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
 
-    def _classify(self, response: httpx.Response) -> Receipt:
-        status = response.status_code
-        if 200 <= status < 300:
-            return Receipt(f"HTTP {status}", {"status": status})
-        where = f"POST {self.url}: HTTP {status}"
-        if 300 <= status < 400:
-            location = response.headers.get("location", "")
-            raise PermanentError(f"{where} redirects to {location!r}; webhooks follow no redirects")
-        if status == 410:
-            raise PermanentError(f"{where}: endpoint gone; the receiver asks to stop sending")
-        if status in RETRYABLE_STATUSES or 500 <= status < 600:
-            retry_after = parse_retry_after(response.headers.get("retry-after"))
-            raise TransientError(f"{where}{_snippet(response)}", retry_after=retry_after)
-        raise PermanentError(f"{where}{_snippet(response)}")
+
+def _secret(options: Mapping[str, Any], settings: Settings) -> str:
+    """The signing secret: `secret` in the file, or the PRESSROOM_SECRET_* variable that
+    `secret_env` names (so deployments keep it out of files); never the published example,
+    unless allowed for development."""
+    literal, variable = options.get("secret"), options.get("secret_env")
+    if (literal is None) == (variable is None):
+        raise ValueError(
+            f'webhook needs secret = "whsec_..." or secret_env = "{SECRET_ENV_PREFIX}<NAME>"'
+        )
+    if variable is not None:
+        if not isinstance(variable, str) or not variable.startswith(SECRET_ENV_PREFIX):
+            raise ValueError(
+                f"secret_env must name a {SECRET_ENV_PREFIX}* variable "
+                f"(only those are read from the environment), got {variable!r}"
+            )
+        literal = settings.secrets.get(variable)
+        if literal is None:
+            raise ValueError(f"secret_env names {variable}, which is not set")
+    if not isinstance(literal, str):
+        raise ValueError(f"the secret must be a string, got {type(literal).__name__}")
+    key = decode_secret(literal)
+    if key == decode_secret(EXAMPLE_WEBHOOK_SECRET) and not settings.allow_example_secrets:
+        raise ValueError(
+            "the secret is the published example, so anyone could forge this outlet's "
+            'webhooks: give it a secret of its own ("whsec_" + 32 random bytes in base64), '
+            "or set PRESSROOM_ALLOW_EXAMPLE_SECRETS=true for local development"
+        )
+    return literal
 
 
 def _is_http_url(url: str) -> bool:
     parts = urlsplit(url)
     return parts.scheme in ("http", "https") and bool(parts.hostname)
-
-
-def _snippet(response: httpx.Response) -> str:
-    """The start of the response body, for the operator; never the whole of a huge answer."""
-    chunks: list[bytes] = []
-    size = 0
-    try:
-        for chunk in response.iter_bytes():
-            chunks.append(chunk)
-            size += len(chunk)
-            if size >= _ERROR_SNIPPET_BYTES:
-                break
-    except httpx.HTTPError:
-        return ""
-    text = b"".join(chunks)[:_ERROR_SNIPPET_BYTES].decode("utf-8", "replace")
-    text = " ".join(text.split())
-    return f": {text}" if text else ""

@@ -1,20 +1,51 @@
 from __future__ import annotations
 
+import structlog
 from celery import shared_task
 from celery.app.task import Task
 
-from pressroom_shared.contracts import TASK_SWEEP
+from pressroom_shared.contracts import TASK_PURGE, TASK_SWEEP
 from pressroom_shared.db import transaction
-from pressroom_shared.dispatch import send_steps
+from pressroom_shared.dispatch import broker_client, queue_head_reader, send_steps
+from pressroom_shared.retention import purge_finished
 from pressroom_shared.steps import take_due
 from pressroom_shared.timeutil import utcnow
 from pressroom_workers.app import context_of
+
+log = structlog.get_logger(__name__)
 
 
 @shared_task(bind=True, name=TASK_SWEEP, acks_late=True, ignore_result=True)
 def sweep(self: Task) -> int:  # type: ignore[type-arg]
     """Re-drive work whose message was lost, whose worker died, or whose retry is due."""
     ctx = context_of(self)
-    with transaction(ctx.sessions) as session:
-        refs = take_due(session, now=utcnow(), redrive_after=ctx.settings.redrive_after_seconds)
+    client = broker_client(ctx.settings.redis_url)
+    try:
+        with transaction(ctx.sessions) as session:
+            refs = take_due(
+                session,
+                now=utcnow(),
+                policy=ctx.policy,
+                queue_head=queue_head_reader(client),
+                limit=ctx.settings.sweep_batch,
+            )
+    finally:
+        client.close()
     return send_steps(self.app, refs)
+
+
+@shared_task(bind=True, name=TASK_PURGE, acks_late=True, ignore_result=True)
+def purge(self: Task) -> int:  # type: ignore[type-arg]
+    """Purge finished work past its retention, one bounded batch per transaction."""
+    ctx = context_of(self)
+    total = 0
+    for _ in range(100):  # at most 100 batches a run; the next run goes on
+        with transaction(ctx.sessions) as session:
+            purged = purge_finished(
+                session, now=utcnow(), retention_days=ctx.settings.retention_days
+            )
+        total += purged.attempts + purged.steps
+        if purged.attempts + purged.steps == 0:
+            break
+    log.info("retention.purged", rows=total)
+    return total

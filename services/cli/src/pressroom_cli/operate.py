@@ -1,0 +1,262 @@
+"""`pressroom deliveries` and `pressroom outlets`: what an operator sees and does, from a shell.
+
+The same functions as the API's /v1/deliveries (pressroom_shared.operations); tables for people,
+`--json` for scripts.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import click
+from celery import Celery
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from pressroom_shared.celery_app import make_celery
+from pressroom_shared.config import Settings
+from pressroom_shared.contracts import Stage
+from pressroom_shared.db import make_engine, make_sessionmaker, transaction
+from pressroom_shared.dispatch import send_steps
+from pressroom_shared.migrate import upgrade
+from pressroom_shared.models import Step
+from pressroom_shared.operations import (
+    DELIVERY_STATES,
+    ActionResult,
+    DeliveryFilter,
+    cancel_deliveries,
+    delivery_view,
+    list_deliveries,
+    outlet_modes,
+    resume_outlet,
+    retry_deliveries,
+    set_outlet_mode,
+    state_of,
+)
+from pressroom_shared.outlets_config import load_outlets
+from pressroom_shared.steps import OutletMode, StepPolicy
+from pressroom_shared.timeutil import utcnow
+
+OPERATOR = "cli"
+
+
+def _sessions(settings: Settings) -> sessionmaker[Session]:
+    engine = make_engine(settings)
+    upgrade(engine)
+    return make_sessionmaker(engine)
+
+
+def _echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=_default))
+
+
+def _default(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"not JSON: {type(value).__name__}")
+
+
+def _table(rows: Sequence[Sequence[object]], header: Sequence[str]) -> None:
+    cells = [[str(c) for c in header], *[["" if c is None else str(c) for c in r] for r in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    for row in cells:
+        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
+
+
+@click.group()
+def deliveries() -> None:
+    """Deliveries to outlets: list them, retry or cancel them."""
+
+
+filter_options = [
+    click.option("--state", type=click.Choice(DELIVERY_STATES), help="Only in this state."),
+    click.option("--outlet", help="Only to this outlet."),
+    click.option("--article", "article_id", help="Only of this article id."),
+]
+
+
+def _with_filters(command: Any) -> Any:
+    for option in reversed(filter_options):
+        command = option(command)
+    return command
+
+
+@deliveries.command("list")
+@_with_filters
+@click.option("--limit", default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="JSON for scripts.")
+@click.pass_obj
+def list_command(
+    settings: Settings,
+    state: str | None,
+    outlet: str | None,
+    article_id: str | None,
+    limit: int,
+    as_json: bool,
+) -> None:
+    """Deliveries, most recently changed first."""
+    with _sessions(settings)() as session:
+        steps = list_deliveries(session, DeliveryFilter(state, outlet, article_id, limit))
+        views = [delivery_view(s) for s in steps]
+    if as_json:
+        _echo_json(views)
+        return
+    _table(
+        [
+            (v["id"], v["outlet"], v["version"], v["state"], v["attempts"], v["last_error"] or "")
+            for v in views
+        ],
+        ["id", "outlet", "v", "state", "attempts", "last error"],
+    )
+
+
+def _act(
+    settings: Settings,
+    action: str,
+    delivery_id: str | None,
+    where: DeliveryFilter,
+    as_json: bool,
+) -> None:
+    if delivery_id is None and not (where.state or where.outlet or where.article_id):
+        raise click.UsageError("name a delivery ID, or filter with --state/--outlet/--article")
+    policy = StepPolicy.from_settings(settings)
+    with transaction(_sessions(settings)) as session:
+        if delivery_id is not None:
+            step = session.get(Step, delivery_id)
+            if step is None or step.stage != Stage.DELIVER:
+                raise click.ClickException(f"there is no delivery {delivery_id}")
+            steps = [step]
+        else:
+            steps = list(session.scalars(where.query().order_by(Step.created_at)).all())
+        now = utcnow()
+        result: ActionResult = (
+            retry_deliveries(session, steps, now=now, policy=policy, by=OPERATOR)
+            if action == "retry"
+            else cancel_deliveries(session, steps, now=now, by=OPERATOR)
+        )
+    if result.to_send:
+        producer: Celery = make_celery(settings, [o.name for o in load_outlets(settings)])
+        send_steps(producer, result.to_send)
+    if as_json:
+        _echo_json({"changed": result.changed, "skipped": result.skipped})
+    else:
+        click.echo(f"{action}: {len(result.changed)} changed, {len(result.skipped)} left alone")
+        for step_id, reason in result.skipped.items():
+            click.echo(f"  {step_id}: {reason}", err=True)
+    if delivery_id is not None and result.skipped:
+        raise SystemExit(1)
+
+
+@deliveries.command("retry")
+@click.argument("delivery_id", required=False)
+@_with_filters
+@click.option("--json", "as_json", is_flag=True, help="JSON for scripts.")
+@click.pass_obj
+def retry_command(
+    settings: Settings,
+    delivery_id: str | None,
+    state: str | None,
+    outlet: str | None,
+    article_id: str | None,
+    as_json: bool,
+) -> None:
+    """Send failed, unknown or canceled deliveries again, each with a fresh retry schedule.
+
+    One by ID, or every one matching the filters (e.g. --outlet partner --state failed).
+    """
+    where = DeliveryFilter(state, outlet, article_id, limit=0)
+    _act(settings, "retry", delivery_id, where, as_json)
+
+
+@deliveries.command("cancel")
+@click.argument("delivery_id", required=False)
+@_with_filters
+@click.option("--json", "as_json", is_flag=True, help="JSON for scripts.")
+@click.pass_obj
+def cancel_command(
+    settings: Settings,
+    delivery_id: str | None,
+    state: str | None,
+    outlet: str | None,
+    article_id: str | None,
+    as_json: bool,
+) -> None:
+    """Stop deliveries that have not started, wait to retry, or failed."""
+    where = DeliveryFilter(state, outlet, article_id, limit=0)
+    _act(settings, "cancel", delivery_id, where, as_json)
+
+
+@click.group(invoke_without_command=True)
+@click.option("--json", "as_json", is_flag=True, help="JSON for scripts.")
+@click.pass_context
+def outlets(ctx: click.Context, as_json: bool) -> None:
+    """Outlets: their mode (active, paused, disabled) and deliveries by state."""
+    if ctx.invoked_subcommand is not None:
+        return
+    settings: Settings = ctx.obj
+    names = [o.name for o in load_outlets(settings)]
+    with _sessions(settings)() as session:
+        modes = outlet_modes(session)
+        counts: dict[tuple[str, str], int] = {
+            (outlet, state_of(state)): count
+            for outlet, state, count in session.execute(
+                select(Step.outlet, Step.state, func.count())
+                .where(Step.stage == Stage.DELIVER)
+                .group_by(Step.outlet, Step.state)
+            ).all()
+        }
+    rows: list[dict[str, Any]] = []
+    for name in names:
+        mode = modes.get(name)
+        rows.append(
+            {
+                "name": name,
+                "mode": mode.mode if mode else OutletMode.ACTIVE,
+                "reason": mode.reason if mode else None,
+                "changed_by": mode.changed_by if mode else None,
+                "deliveries": {s: counts.get((name, s), 0) for s in DELIVERY_STATES},
+            }
+        )
+    if as_json:
+        _echo_json(rows)
+        return
+    states = ["delivered", "pending", "retrying", "failed", "unknown"]
+    _table(
+        [
+            (r["name"], r["mode"], *(r["deliveries"][s] for s in states), r["reason"] or "")
+            for r in rows
+        ],
+        ["outlet", "mode", *states, "reason"],
+    )
+
+
+@outlets.command("pause")
+@click.argument("name")
+@click.option("--reason", default=None, help="Shown to other operators.")
+@click.pass_obj
+def pause_command(settings: Settings, name: str, reason: str | None) -> None:
+    """Hold every delivery to NAME until it is resumed (nothing is lost)."""
+    _known(settings, name)
+    with transaction(_sessions(settings)) as session:
+        set_outlet_mode(session, name, OutletMode.PAUSED, now=utcnow(), by=OPERATOR, reason=reason)
+    click.echo(f"{name}: paused")
+
+
+@outlets.command("resume")
+@click.argument("name")
+@click.pass_obj
+def resume_command(settings: Settings, name: str) -> None:
+    """Make a paused or disabled (410 Gone) outlet active; its held deliveries go out."""
+    _known(settings, name)
+    with transaction(_sessions(settings)) as session:
+        released = resume_outlet(session, name, now=utcnow(), by=OPERATOR)
+    click.echo(f"{name}: active; {released} held deliveries are due now")
+
+
+def _known(settings: Settings, name: str) -> None:
+    names = [o.name for o in load_outlets(settings)]
+    if name not in names:
+        raise click.UsageError(f"no outlet {name!r} (configured: {', '.join(names)})")
