@@ -25,6 +25,7 @@ from tests.support.chaos import (
     Workers,
     check_database,
     check_receiver,
+    describe_hits,
     pressroom_cli,
     wait_all_finished,
 )
@@ -158,8 +159,10 @@ def test_a_kill_and_an_update_during_a_retry_reach_the_partner_in_order(
     seen = check_receiver(partner, articles, ordered_arrivals=True)
     hits = seen[target.id].hits
     assert [h.version for h in hits].count(1) == 1, "v1 was retried after being replaced"
-    assert seen[target.id].accepted[-1].event == "killed"
-    assert seen[target.id].accepted[-1].version == killed
+    last = [(h.event, h.version) for h in seen[target.id].accepted][-1:]
+    assert last == [("killed", killed)], (
+        "the kill did not reach the partner last:\n" + describe_hits(hits)
+    )
     assert version_states(intake, target.id, "partner")[1] == "canceled"
     check_database(intake, articles, receivers)
     check_receiver(receivers["healthy"], articles, ordered_arrivals=True)
@@ -168,7 +171,17 @@ def test_a_kill_and_an_update_during_a_retry_reach_the_partner_in_order(
 # -- 3 -----------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("settings_overrides", [{"delivery_retry_schedule": "0.3,0.3,0.3"}])
+@pytest.mark.parametrize(
+    "settings_overrides",
+    [
+        {
+            "delivery_retry_schedule": "0.3,0.3,0.3",
+            # Room for v1's slow answer: it is a 503 the partner sends, not a cut.
+            "delivery_deadline_seconds": 5.0,
+            "lease_seconds": 10.0,
+        }
+    ],
+)
 def test_a_slow_refused_v1_never_follows_v2(
     settings: Settings,
     intake: Intake,
@@ -177,11 +190,14 @@ def test_a_slow_refused_v1_never_follows_v2(
     workers: Workers,
 ) -> None:
     """v1's request hangs 3 s and is then refused; v2 is submitted meanwhile. v2 goes out after
-    v1's attempt ended, is delivered, and v1's retry is fenced off (canceled as superseded)."""
+    v1's attempt ended, is delivered (slowly), and v1's retry is fenced off: canceled as
+    superseded, never sent after v2."""
     workers.start()
     workers.beat()
     headline = "Slow then refused"
-    partner.for_article(headline, Behaviour(503, delay=3))
+    # v2 is answered slowly too: an unfenced v1 retry (due 0.3 s after its 503) would be sent
+    # while v2 is still in flight, and arrive after it.
+    partner.for_article(headline, Behaviour(503, delay=3), Behaviour(200, delay=1.5))
     with Stream(intake, count=6, per_second=3, updates=1, prefix="Traffic") as s:
         story = intake.submit(headline)
         partner.wait_for(lambda _: partner.hits_for(story["id"]), timeout=15)
@@ -197,6 +213,7 @@ def test_a_slow_refused_v1_never_follows_v2(
     hits = seen[target.id].hits
     assert [(h.version, h.accepted) for h in hits] == [(1, False), (v2, True)], hits
     v1, second = hits
+    assert v1.completed, "v1's slow 503 should have been read, not cut"
     assert v1.ended_at is not None
     assert second.received_at >= v1.ended_at - 0.05, "v2 went out while v1 was in flight"
     assert version_states(intake, target.id, "partner") == {1: "canceled", v2: "delivered"}

@@ -336,7 +336,7 @@ def check_receiver(
         seen.setdefault(hit.article_id, ArticleAtPartner([], {})).hits.append(hit)
     for article_id, at in seen.items():
         assert article_id in known, f"the partner got an article nobody submitted: {article_id}"
-        story = _story(at.hits)
+        story = describe_hits(at.hits)
         for hit in at.hits:
             assert hit.version is not None
             assert hit.version in known[article_id].versions, f"unknown version\n{story}"
@@ -360,7 +360,7 @@ def check_receiver(
     return seen
 
 
-def _story(hits: Sequence[Hit]) -> str:
+def describe_hits(hits: Sequence[Hit]) -> str:
     """The requests of one article, for an assertion message."""
     if not hits:
         return "  (no requests)"
@@ -415,7 +415,7 @@ def check_database(
         for outlet, delivery in by_outlet.items():
             receiver = receivers[outlet]
             wanted = (expect or {}).get(outlet, DELIVERED)
-            story = _story(receiver.hits_for(article.id))
+            story = describe_hits(receiver.hits_for(article.id))
             assert delivery["state"] == wanted, (
                 f"{outlet}: {article.id} v{article.last} is {delivery['state']}, not {wanted}: "
                 f"{delivery}\n{story}"
