@@ -18,14 +18,19 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## Create the virtualenv and install the project with its dev tools
 
-run: $(STAMP) ## Run the whole service (intake on :8000, workers, scheduler, embedded Redis unless PRESSROOM_REDIS_URL)
-	$(BIN)/pressroom run
+PORT ?= 8000
+
+run: $(STAMP) ## Run the whole service (intake on 127.0.0.1:PORT, default 8000; workers, scheduler, embedded Redis unless PRESSROOM_REDIS_URL)
+	$(BIN)/pressroom run --port $(PORT)
 
 test: $(STAMP) ## Run the whole test suite (starts its own redis-server; PostgreSQL on 127.0.0.1:5432 if reachable)
 	$(BIN)/pytest
 
 test-unit: $(STAMP) ## Only the fast tests that need no services
 	$(BIN)/pytest tests/unit tests/contract
+
+test-chaos: $(STAMP) ## Only the chaos scenarios (faults injected while articles stream)
+	$(BIN)/pytest tests/chaos
 
 lint: $(STAMP) ## ruff check + format check
 	$(BIN)/ruff check .
@@ -52,4 +57,4 @@ queues: $(STAMP) ## Depth of every queue (needs PRESSROOM_REDIS_URL)
 clean: ## Remove the virtualenv and local state
 	rm -rf $(VENV) var
 
-.PHONY: help install run test test-unit lint fmt typecheck ci migrate config-docs queues clean
+.PHONY: help install run test test-unit test-chaos lint fmt typecheck ci migrate config-docs queues clean

@@ -28,7 +28,7 @@ from tests.support.services import postgres_available, postgres_database, redis_
 from tests.support.webhook_receiver import WebhookReceiver
 
 REPO = Path(__file__).resolve().parents[1]
-SAMPLES = REPO.parent / "shared" / "samples"
+SAMPLES = REPO / "samples"  # shipped with the repository, as the README uses them
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
@@ -198,10 +198,5 @@ def live_server(app: Flask) -> Iterator[str]:
 
 
 def sample_text() -> bytes:
-    """The reference sample when present beside the checkout, else our own copy of the format."""
-    sample = SAMPLES / "seed-article.txt"
-    return (
-        sample.read_bytes()
-        if sample.exists()
-        else (FIXTURES / "ru-prisoner-exchange.txt").read_bytes()
-    )
+    """The seed article the README posts."""
+    return (SAMPLES / "seed-article.txt").read_bytes()

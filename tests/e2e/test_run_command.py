@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -82,6 +83,14 @@ def test_run_serves_the_sample_and_stops_everything_on_ctrl_c(tmp_path: Path) ->
         wait_until(page.exists, 30, "the article page in the static site")
         served = httpx.get(f"{base}/site/articles/{slug}.html")
         assert served.status_code == 200
+        # --port moves the site's own links too: canonical, og:url and JSON-LD.
+        url = f"{base}/site/articles/{slug}.html"
+        assert f'<link rel="canonical" href="{url}">' in served.text
+        assert f'<meta property="og:url" content="{url}">' in served.text
+        json_ld = re.search(r'<script type="application/ld\+json">(.*?)</script>', served.text)
+        assert json_ld
+        assert json.loads(json_ld.group(1))["mainEntityOfPage"]["@id"] == url
+        assert ":8000" not in served.text
         found = httpx.get(
             f"{base}/v1/search",
             params={"q": "пленный"},

@@ -223,7 +223,7 @@ def test_the_sweeper_resends_only_messages_that_left_their_queue(
         assert take_due(session, now=later, policy=POLICY, queue_head=waiting_behind.get) == []
         # Redis unreachable: nothing sent is sent again.
         assert take_due(session, now=later + timedelta(seconds=31), policy=POLICY) == []
-    much_later = later + timedelta(seconds=62)
+    much_later = later + timedelta(seconds=120)  # each look at a queued step waits longer
     with transaction(sessions) as session:
         # The queue is empty (Redis restarted without it): the message was lost.
         refs = take_due(session, now=much_later, policy=POLICY, queue_head=lambda _: None)

@@ -60,6 +60,10 @@ def test_urgent_lane_is_listed_first_by_every_worker() -> None:
 def test_services_run_the_real_entry_points() -> None:
     services = compose()["services"]
     assert "pressroom_intake.wsgi:app" in command(services["intake"])
+    # The same worker class, threads and request limits as `pressroom run`.
+    intake = command(services["intake"])
+    assert intake[intake.index("--config") + 1] == "python:pressroom_intake.gunicorn_conf"
+    assert "--workers" not in intake
     assert any("beat" in command(s) for s in services.values())
     assert any("flower" in command(s) for s in services.values())
     for name, service in services.items():

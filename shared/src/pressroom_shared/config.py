@@ -43,11 +43,24 @@ class Settings:
     redis_url: str = option(
         "", "Redis for the Celery broker and rate limits. Empty: `pressroom run` starts its own."
     )
+    redis_socket_timeout_seconds: float = option(
+        1.0,
+        "Read/write timeout on every Redis connection (broker, rate limiter): a stalled Redis "
+        "fails a call after this long instead of hanging it.",
+    )
+    redis_connect_timeout_seconds: float = option(1.0, "Timeout for opening a Redis connection.")
+    redis_health_check_interval_seconds: int = option(
+        10,
+        "A Redis connection idle this long is PINGed before reuse; a worker's blocked read with "
+        "no answer for this long past its poll is dropped and reconnected.",
+    )
     outlets_file: Path | None = option(
         None, "TOML file with one [outlets.NAME] table per outlet. Unset: one static site."
     )
     site_url: str = option(
-        "http://127.0.0.1:8000/site", "Canonical base URL of the newsroom's web site (page links)."
+        "http://127.0.0.1:8000/site",
+        "Canonical base URL of the newsroom's web site (page links). "
+        "Unset, `pressroom run --host H --port P` makes it http://H:P/site.",
     )
     publisher_name: str = option("Pressroom", "Publisher name shown in pages, feeds and ninjs.")
     max_request_bytes: int = option(1_048_576, "Largest accepted request body (413 above it).")
@@ -83,7 +96,9 @@ class Settings:
     sweep_interval_seconds: float = option(
         5.0, "How often the scheduler re-drives due, lost or stuck work."
     )
-    sweep_batch: int = option(500, "Most steps one sweep looks at (the oldest due first).")
+    sweep_batch: int = option(
+        200, "Steps one sweep transaction looks at (the oldest due first); up to 10 a sweep."
+    )
     redrive_after_seconds: float = option(
         30.0,
         "A step sent this long ago, not started, and no longer in its queue (lost with Redis) "
@@ -106,7 +121,11 @@ class Settings:
     )
     idempotency_ttl_seconds: int = option(86_400, "How long an Idempotency-Key is remembered.")
     rate_limit: str = option(
-        "1200/minute", "Requests per API token on /v1 (flask-limiter syntax, e.g. 20/second)."
+        "1200/minute",
+        "Requests per API token across all of /v1 (flask-limiter syntax, e.g. 20/second).",
+    )
+    auth_failure_limit: str = option(
+        "30/minute", "Unknown or revoked tokens one client address may send; then 429 for a while."
     )
     log_level: str = option("INFO", "Log level for every process.")
     log_json: bool = option(True, "JSON log lines (false: human-readable console lines).")
@@ -149,12 +168,35 @@ class Settings:
             problems.append(f"PRESSROOM_DELIVERY_RETRY_SCHEDULE: {exc}")
         if self.max_lost_attempts < 1:
             problems.append("PRESSROOM_MAX_LOST_ATTEMPTS must be at least 1")
+        if min(self.redis_socket_timeout_seconds, self.redis_connect_timeout_seconds) <= 0:
+            problems.append(
+                "PRESSROOM_REDIS_SOCKET_TIMEOUT_SECONDS and "
+                "PRESSROOM_REDIS_CONNECT_TIMEOUT_SECONDS must be positive: without a timeout "
+                "a stalled Redis hangs every caller"
+            )
         if problems:
             raise ConfigError("invalid settings: " + "; ".join(problems))
 
     @property
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.var_dir / 'pressroom.db').resolve()}"
+
+    def redis_client_options(self) -> dict[str, Any]:
+        """Socket options for every Redis client: redis-py keyword arguments, under the same
+        names in kombu's Redis transport options.
+
+        Without a socket timeout a Redis that accepts connections but never answers (a stalled
+        server, a half-open connection after a failover) blocks its caller forever.
+        """
+        return {
+            "socket_timeout": self.redis_socket_timeout_seconds,
+            "socket_connect_timeout": self.redis_connect_timeout_seconds,
+            "socket_keepalive": True,
+            "health_check_interval": self.redis_health_check_interval_seconds,
+            # A timed-out command may still run once the stall ends (the server reads what was
+            # buffered); retrying it inside the client doubles the wait and may run it twice.
+            "retry_on_timeout": False,
+        }
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
@@ -177,6 +219,13 @@ class Settings:
             raise ConfigError("invalid settings: " + "; ".join(errors))
         values["secrets"] = {k: v for k, v in environ.items() if k.startswith(SECRET_PREFIX)}
         return cls(**values)
+
+    @classmethod
+    def is_set(cls, name: str, environ: Mapping[str, str] | None = None) -> bool:
+        """Whether the option `name` (e.g. "site_url") is given in the environment, rather
+        than left to its default."""
+        environ = os.environ if environ is None else environ
+        return PREFIX + name.upper() in environ
 
     @classmethod
     def documentation(cls) -> list[tuple[str, str, str]]:

@@ -348,13 +348,16 @@ def _older_delivery_in_flight(now: datetime) -> ColumnElement[bool]:
     )
 
 
+def _ready(now: datetime) -> ColumnElement[bool]:
+    """What a waiting, due step still waits for: its render, its outlet, an older delivery."""
+    return and_(_render_done(), _outlet_active(), ~_older_delivery_in_flight(now))
+
+
 def _runnable(now: datetime) -> ColumnElement[bool]:
     return and_(
         Step.state.in_(WAITING),
         or_(Step.next_attempt_at.is_(None), Step.next_attempt_at <= now),
-        _render_done(),
-        _outlet_active(),
-        ~_older_delivery_in_flight(now),
+        _ready(now),
     )
 
 
@@ -769,14 +772,21 @@ def take_due(
             for r in due
             if r.id not in failed
         ]
-    waiting = [r.id for r in due if r.state in WAITING]
+    # State and due time are known from the rows; asking the database only for the rest keeps
+    # the query on the primary key (given `state`, SQLite would scan the whole backlog).
+    waiting = [
+        r.id
+        for r in due
+        if r.state in WAITING and (r.next_attempt_at is None or r.next_attempt_at <= now)
+    ]
     runnable = set(
-        session.scalars(select(Step.id).where(Step.id.in_(waiting), _runnable(now))).all()
+        session.scalars(select(Step.id).where(Step.id.in_(waiting), _ready(now))).all()
         if waiting
         else ()
     )
     heads: dict[str, datetime | None] = {}
     send, later, finished = [], [], []
+    back_off: dict[int, list[str]] = {}
     not_yet: dict[datetime, list[str]] = {}
     for row in due:
         if row.state in FINISHED:
@@ -798,9 +808,14 @@ def take_due(
         ):
             send.append(row)
         else:
-            later.append(row.id)
+            # Still in its queue. The longer it has waited, the later it is looked at again
+            # (the wait doubles), so a long backlog costs the sweeper less and less.
+            waited = (now - row.enqueued_at).total_seconds()
+            back_off.setdefault(round(max(policy.redrive_after, waited)), []).append(row.id)
     _set_due(session, finished, None)
     _set_due(session, later, now + timedelta(seconds=policy.redrive_after))
+    for seconds, ids in back_off.items():
+        _set_due(session, ids, now + timedelta(seconds=seconds))
     for when, ids in not_yet.items():
         _set_due(session, ids, when)
     if send:

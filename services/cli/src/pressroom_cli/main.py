@@ -4,20 +4,25 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
 
 import click
+from sqlalchemy.orm import Session
 
 from pressroom_cli.operate import deliveries, outlets
 from pressroom_cli.receiver import serve
 from pressroom_cli.redis_server import EmbeddedRedis
 from pressroom_cli.supervisor import programs, supervise
-from pressroom_shared.apikeys import ApiKeyError, create_key
+from pressroom_shared.apikeys import ApiKeyError, create_key, list_keys, revoke_key, rotate_key
 from pressroom_shared.config import Settings
 from pressroom_shared.db import make_engine, make_sessionmaker, transaction
 from pressroom_shared.logging import configure_logging
 from pressroom_shared.migrate import upgrade
 from pressroom_shared.outlets_config import EXAMPLE_WEBHOOK_SECRET, OutletConfig, load_outlets
 from pressroom_shared.plugins import load_outlet_types
+from pressroom_shared.timeutil import isoformat
 
 
 @click.group()
@@ -41,6 +46,9 @@ def migrate(settings: Settings) -> None:
 @click.pass_obj
 def run(settings: Settings, host: str, port: int) -> None:
     """Run the whole service in the foreground, restarting what crashes; Ctrl-C stops it all."""
+    if not Settings.is_set("site_url"):
+        # Pages, feeds and JSON-LD link to the site this intake serves, wherever it listens.
+        settings = settings.replace(site_url=site_url_for(host, port))
     settings.var_dir.mkdir(parents=True, exist_ok=True)
     outlets = load_outlets(settings)  # fail fast on a bad outlets file
     check_outlets(settings, outlets)
@@ -67,6 +75,18 @@ def check_outlets(settings: Settings, outlets: list[OutletConfig]) -> None:
             raise click.ClickException(str(exc)) from exc
 
 
+# An intake listening on every interface is reached here through the loopback one.
+_WILDCARDS = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}  # noqa: S104
+
+
+def site_url_for(host: str, port: int) -> str:
+    """The URL of /site on an intake bound to host:port, as a browser on this machine reaches it."""
+    host = _WILDCARDS.get(host, host)
+    if ":" in host:
+        host = f"[{host.strip('[]')}]"
+    return f"http://{host}:{port}/site"
+
+
 def _run(settings: Settings, outlets: list[OutletConfig], host: str, port: int) -> int:
     env = {**os.environ, **settings.to_env()}
     click.echo(f"pressroom: intake on http://{host}:{port}", err=True)
@@ -88,17 +108,67 @@ def keys() -> None:
     show_default=True,
     help="Comma-separated: submit, read, operate.",
 )
+@click.option(
+    "--replace",
+    is_flag=True,
+    help="If NAME exists, give it these scopes and a new token (the old one stops working).",
+)
 @click.pass_obj
-def keys_create(settings: Settings, name: str, scopes: str) -> None:
+def keys_create(settings: Settings, name: str, scopes: str, replace: bool) -> None:
     """Create a token and print it (only it, on stdout). It is stored hashed: keep it safe."""
+    with _keys_session(settings) as session:
+        token = create_key(session, name, scopes.split(","), replace=replace)
+    click.echo(token)
+
+
+@keys.command("list")
+@click.pass_obj
+def keys_list(settings: Settings) -> None:
+    """Every key: name, scopes, when it was created and revoked. Tokens are never shown."""
+    with _keys_session(settings) as session:
+        rows = [
+            (key.name, key.scopes, _when(key.created_at), _when(key.revoked_at))
+            for key in list_keys(session)
+        ]
+    table = [("NAME", "SCOPES", "CREATED", "REVOKED"), *rows]
+    widths = [max(len(row[i]) for row in table) for i in range(4)]
+    for row in table:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+
+
+def _when(moment: datetime | None) -> str:
+    return (isoformat(moment.replace(microsecond=0)) if moment else None) or "-"
+
+
+@keys.command("revoke")
+@click.argument("name")
+@click.pass_obj
+def keys_revoke(settings: Settings, name: str) -> None:
+    """Revoke NAME's token at once (`keys rotate NAME` gives it a new one)."""
+    with _keys_session(settings) as session:
+        revoke_key(session, name)
+    click.echo(f"pressroom: key {name!r} is revoked", err=True)
+
+
+@keys.command("rotate")
+@click.argument("name")
+@click.pass_obj
+def keys_rotate(settings: Settings, name: str) -> None:
+    """Print a new token for NAME (same scopes); the old one stops working at once."""
+    with _keys_session(settings) as session:
+        token = rotate_key(session, name)
+    click.echo(token)
+
+
+@contextmanager
+def _keys_session(settings: Settings) -> Iterator[Session]:
     engine = make_engine(settings)
     upgrade(engine)
     try:
         with transaction(make_sessionmaker(engine)) as session:
-            token = create_key(session, name, scopes.split(","))
+            yield session
     except ApiKeyError as exc:
-        raise click.UsageError(str(exc)) from exc
-    click.echo(token)
+        raise click.ClickException(str(exc)) from exc
 
 
 @cli.command("webhook-receiver")

@@ -6,7 +6,8 @@ from flask import Flask
 
 from pressroom_intake.context import IntakeContext
 from pressroom_intake.problems import ProblemApi, ProblemError, handle_problem_error
-from pressroom_intake.ratelimit import install_limiter
+from pressroom_intake.ratelimit import API_SCOPE, install_limiter
+from pressroom_intake.security import install_security_headers
 from pressroom_shared.celery_app import make_celery
 from pressroom_shared.config import Settings
 from pressroom_shared.db import make_engine, make_sessionmaker
@@ -28,8 +29,8 @@ def create_app(settings: Settings) -> Flask:
         OPENAPI_URL_PREFIX="/",
         OPENAPI_JSON_PATH="v1/openapi.json",
         OPENAPI_REDOC_PATH="docs",
-        OPENAPI_REDOC_URL="https://cdn.jsdelivr.net/npm/redoc@2/bundles/redoc.standalone.js",
     )
+    install_security_headers(app)
     app.json.ensure_ascii = False  # type: ignore[attr-defined]  # Cyrillic stays readable and 3x smaller
     outlets = tuple(load_outlets(settings))
     engine = make_engine(settings)
@@ -51,8 +52,9 @@ def create_app(settings: Settings) -> Flask:
         },
     )
     limiter = install_limiter(app, settings)
+    api_limit = limiter.shared_limit(settings.rate_limit, scope=API_SCOPE)
     for blueprint in (articles.blp, deliveries.blp, search.blp):
-        limiter.limit(settings.rate_limit)(blueprint)
+        api_limit(blueprint)
         api.register_blueprint(blueprint)
     app.register_error_handler(ProblemError, handle_problem_error)
     app.register_blueprint(site.blp)

@@ -10,6 +10,7 @@ from flask import g, request
 
 from pressroom_intake.context import intake
 from pressroom_intake.problems import ProblemError
+from pressroom_intake.ratelimit import auth_failures
 from pressroom_shared.apikeys import authenticate
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -30,9 +31,12 @@ def require_scope(scope: str) -> Callable[[F], F]:
                     "Send an API token as `Authorization: Bearer TOKEN`.",
                     headers=BEARER_CHALLENGE,
                 )
+            failures = auth_failures()
+            failures.check()
             with intake().sessions() as session:
                 key = authenticate(session, token.strip())
             if key is None:
+                failures.record()
                 raise ProblemError(
                     401,
                     "unauthorized",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from flask import Blueprint, Response, send_from_directory
 
@@ -11,6 +11,10 @@ from pressroom_intake.problems import ProblemError
 
 blp = Blueprint("site", __name__, url_prefix="/site")
 
+# What a reader may fetch: pages and feeds. The outlet keeps its own state beside them
+# (manifest.json, .manifest.lock, half-written .part files) and that is nobody's business.
+PUBLISHED_SUFFIXES = frozenset({".html", ".rss", ".atom"})
+
 
 @blp.get("/", defaults={"path": "index.html"})
 @blp.get("/<path:path>")
@@ -18,6 +22,12 @@ def serve(path: str) -> Response:
     folder = site_folder()
     if folder is None:
         raise ProblemError(404, "not-found", "Not Found", "No static_site outlet is configured.")
+    wanted = PurePosixPath(path)
+    if (
+        any(part.startswith(".") for part in wanted.parts)
+        or wanted.suffix not in PUBLISHED_SUFFIXES
+    ):
+        raise ProblemError(404, "not-found", "Not Found", "The site has no such page or feed.")
     return send_from_directory(folder.resolve(), path)
 
 

@@ -14,24 +14,33 @@ from pressroom_workers.app import context_of
 
 log = structlog.get_logger(__name__)
 
+SWEEP_BATCHES = 10  # at most, per sweep
+
 
 @shared_task(bind=True, name=TASK_SWEEP, acks_late=True, ignore_result=True)
 def sweep(self: Task) -> int:  # type: ignore[type-arg]
     """Re-drive work whose message was lost, whose worker died, or whose retry is due."""
     ctx = context_of(self)
-    client = broker_client(ctx.settings.redis_url)
+    client = broker_client(ctx.settings)
+    sent = 0
     try:
-        with transaction(ctx.sessions) as session:
-            refs = take_due(
-                session,
-                now=utcnow(),
-                policy=ctx.policy,
-                queue_head=queue_head_reader(client),
-                limit=ctx.settings.sweep_batch,
-            )
+        # Short transactions (each holds SQLite's write lock only for one bounded batch); a few
+        # of them when there is much to do, e.g. after Redis lost its queues.
+        for _ in range(SWEEP_BATCHES):
+            with transaction(ctx.sessions) as session:
+                refs = take_due(
+                    session,
+                    now=utcnow(),
+                    policy=ctx.policy,
+                    queue_head=queue_head_reader(client),
+                    limit=ctx.settings.sweep_batch,
+                )
+            sent += send_steps(self.app, refs)
+            if len(refs) < ctx.settings.sweep_batch:
+                break
     finally:
         client.close()
-    return send_steps(self.app, refs)
+    return sent
 
 
 @shared_task(bind=True, name=TASK_PURGE, acks_late=True, ignore_result=True)
