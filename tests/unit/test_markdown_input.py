@@ -19,9 +19,10 @@ from pressroom_intake.formats.markdown import (
 )
 from pressroom_intake.formats.text import FormatError, decode_body, html_to_text, sanitize_html
 from pressroom_intake.schemas import ArticleInSchema
+from tests.support.fixtures import SEED_ARTICLE
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
-SAMPLE = Path(__file__).resolve().parents[2].parent / "shared/samples/seed-article.txt"
+SAMPLE = SEED_ARTICLE
 PROPERTY = settings(max_examples=200, deadline=None, database=None)
 
 
@@ -93,8 +94,6 @@ def test_sample_passes_the_native_schema(sample: Candidate) -> None:
 
 
 def test_sample_keeps_every_line_of_the_plain_text_export(sample: Candidate) -> None:
-    if not SAMPLE.exists():
-        pytest.skip(f"the shared sample is not checked out at {SAMPLE}")
     lines = [line.strip() for line in SAMPLE.read_text(encoding="utf-8").splitlines()[1:]]
     text = html_to_text(sample.fields["body"])
 

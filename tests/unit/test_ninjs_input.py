@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import copy
 import json
-from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -21,8 +21,8 @@ from pressroom_intake.formats.ninjs import (
 )
 from pressroom_intake.formats.text import FormatError
 from pressroom_intake.schemas import ArticleInSchema
+from tests.support.fixtures import ninjs_example_path, ninjs_schema
 
-NINJS = Path(__file__).resolve().parents[2].parent / "shared/reference/ninjs"
 PROPERTY = settings(max_examples=200, deadline=None, database=None)
 
 CAPTAIN = "Captain of wrecked cruise ship on trial in Italy"
@@ -35,22 +35,15 @@ LEAD = "GROSSETO, Italy (AP) -- The trial of the captain"
 
 
 def example(version: str, name: str) -> Any:
-    path = NINJS / f"examples-{version}" / name
-    if not path.exists():
-        pytest.skip(f"IPTC's ninjs examples are not checked out at {path.parent}")
-    return json.loads(path.read_text(encoding="utf-8"))
+    return json.loads(ninjs_example_path(version, name).read_text(encoding="utf-8"))
 
 
 def schema_for(version: str) -> Any:
-    path = NINJS / "schema" / f"ninjs-schema_{version}.json"
-    if not path.exists():
-        pytest.skip(f"IPTC's ninjs schemas are not checked out at {path.parent}")
-    return json.loads(path.read_text(encoding="utf-8"))
+    return ninjs_schema(version)
 
 
 def assert_valid_ninjs(document: dict[str, Any], version: str) -> None:
     """Our test documents are real ninjs, so the parser is tested on what IPTC allows."""
-    jsonschema = pytest.importorskip("jsonschema")
     jsonschema.Draft202012Validator(schema_for(version)).validate(document)
 
 

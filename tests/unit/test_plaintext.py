@@ -20,9 +20,10 @@ from pressroom_intake.formats.plaintext import (
     parse_plaintext,
 )
 from pressroom_intake.formats.text import FormatError, decode_body, html_to_text, sanitize_html
+from tests.support.fixtures import SEED_ARTICLE
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
-SAMPLE = Path(__file__).parents[2].parent / "shared/samples/seed-article.txt"
+SAMPLE = SEED_ARTICLE
 PROPERTY = settings(max_examples=200, deadline=None, database=None)
 
 BODY = "Первое предложение лида. Второе предложение.\nЕщё один абзац текста."
@@ -56,8 +57,6 @@ def assert_well_formed(parsed: ParsedText) -> None:
 
 @pytest.fixture(scope="module")
 def sample() -> ParsedText:
-    if not SAMPLE.exists():
-        pytest.skip(f"the shared sample is not checked out at {SAMPLE}")
     return parse_plaintext(decode_body(SAMPLE.read_bytes(), None))
 
 
