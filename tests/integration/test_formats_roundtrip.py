@@ -137,15 +137,6 @@ def test_bytes_invalid_in_the_declared_charset_are_rejected(
     assert_problem(response, 400, "body")
 
 
-def test_ninjs_without_a_version_parameter_is_refused(client: FlaskClient, token: str) -> None:
-    response = client.post(
-        "/v1/articles",
-        data=json.dumps({"uri": "x", "headlines": [{"value": "h"}], "bodies": [{"value": "b"}]}),
-        headers=auth(token, **{"Content-Type": "application/vnd.iptc.ninjs+json"}),
-    )
-    assert_problem(response, 422, "version")
-
-
 @pytest.mark.parametrize("version", ["2.2", "3.1"])
 def test_iptc_text_examples_keep_their_fields(
     client: FlaskClient, token: str, version: str
