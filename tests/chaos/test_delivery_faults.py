@@ -179,6 +179,8 @@ def test_a_kill_and_an_update_during_a_retry_reach_the_partner_in_order(
             "delivery_retry_schedule": "0.3,0.3,0.3",
             # Room for v1's slow answer: it is a 503 the partner sends, not a cut.
             "delivery_deadline_seconds": 5.0,
+            # Per phase: the 3 s wait for v1's answer must not race a 3 s read timeout.
+            "http_timeout_seconds": 5.0,
             "lease_seconds": 10.0,
         }
     ],

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -199,6 +200,21 @@ def test_ninjs_properties_kept_with_the_version_cannot_break_storage(
 
 def test_a_body_nested_within_the_limit_is_fine(client: FlaskClient, token: str) -> None:
     accepted(post(client, token, json.dumps(ninjs3(people=[[[{"name": "x"}]]])), NINJS))
+
+
+def test_html_nested_deeper_than_any_article_is_refused_before_it_is_parsed(
+    client: FlaskClient, token: str
+) -> None:
+    """Nesting within every size limit can cost html5ever seconds of CPU (quadratic)."""
+    deep = "<ul><li>" * 8_000 + "x" + "</li></ul>" * 8_000
+    started = time.monotonic()
+    response = post(client, token, json.dumps({**ARTICLE, "body": deep}), "application/json")
+    assert time.monotonic() - started < 2
+    body = assert_problem(response, 422, "body")
+    assert "nest" in body["errors"]["body"][0]
+    # Pages of unclosed paragraphs and list items are not deep.
+    flat = "<p>Абзац." * 2_000 + "<ul>" + "<li>пункт" * 500 + "</ul>"
+    accepted(post(client, token, json.dumps({**ARTICLE, "body": flat}), "application/json"))
 
 
 # ----------------------------------------------------------------------------------- dates

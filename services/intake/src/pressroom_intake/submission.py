@@ -98,7 +98,10 @@ def invalid(
 
 
 def _content(data: dict[str, Any], candidate: Candidate, source_format: str) -> ArticleContent:
-    body = candidate.body or prepare_body(data["body"], data.get("body_format"))
+    try:
+        body = candidate.body or prepare_body(data["body"], data.get("body_format"))
+    except FormatError as exc:
+        raise invalid({candidate.source_name(exc.field): [exc.reason]}) from exc
     if not body.text.strip():
         raise invalid({"body": ["Nothing is left of the body after removing disallowed HTML."]})
     return ArticleContent(

@@ -13,6 +13,8 @@ from html.parser import HTMLParser
 
 import nh3
 
+from pressroom_intake.formats.errors import FormatError
+
 __all__ = [
     "ALLOWED_TAGS",
     "BREAKING_TAGS",
@@ -198,6 +200,60 @@ class _BlockNormaliser(HTMLParser):
         return "".join(self.out)
 
 
+# Deeper than any article needs; html5ever's tree building is quadratic in the depth (20,000
+# nested lists cost 12 s of CPU), so deeper markup is refused before it is parsed.
+MAX_HTML_DEPTH = 200
+# Elements that never hold others, and those the parser closes without an end tag: counting
+# them would call a page of unclosed <p> or <li> deep.
+_NO_DEPTH = frozenset(
+    [
+        "area",
+        "base",
+        "br",
+        "col",
+        "embed",
+        "hr",
+        "img",
+        "input",
+        "link",
+        "meta",
+        "source",
+        "track",
+        "wbr",
+        "param",
+        "p",
+        "li",
+        "dt",
+        "dd",
+        "tr",
+        "td",
+        "th",
+        "option",
+        "tbody",
+        "thead",
+        "tfoot",
+        "colgroup",
+        "rb",
+        "rt",
+        "rp",
+    ]
+)
+_TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9]*)")
+
+
+def check_html_depth(html_fragment: str, field: str = "body") -> None:
+    """FormatError when elements nest deeper than MAX_HTML_DEPTH (a linear scan of the tags)."""
+    depth = 0
+    for closing, name in _TAG.findall(html_fragment):
+        if name.lower() in _NO_DEPTH:
+            continue
+        depth = max(depth - 1, 0) if closing else depth + 1
+        if depth > MAX_HTML_DEPTH:
+            raise FormatError(
+                field, f"HTML elements nest more than {MAX_HTML_DEPTH} deep; flatten the markup."
+            )
+
+
 def sanitize_html(html_fragment: str) -> str:
     """Reduce article HTML to the allowlist; safe to embed in a page.
 
@@ -207,6 +263,7 @@ def sanitize_html(html_fragment: str) -> str:
     _cleaner). h1 becomes h2, h5/h6 become h4; dropped block containers (div, table cells...)
     become paragraph breaks so their texts do not run together.
     """
+    check_html_depth(html_fragment)
     first_pass = _WIDE_CLEANER.clean(html_fragment)
     normaliser = _BlockNormaliser()
     normaliser.feed(first_pass)
