@@ -856,12 +856,14 @@ def take_due(
         else:
             # Still in its queue. The longer it has waited, the later it is looked at again
             # (the wait doubles), so a long backlog costs the sweeper less and less.
-            waited = (now - row.enqueued_at).total_seconds()
-            back_off.setdefault(round(max(policy.redrive_after, waited)), []).append(row.id)
+            # Powers of two of REDRIVE_AFTER, so one UPDATE moves each group.
+            waited = (now - row.enqueued_at).total_seconds() / max(policy.redrive_after, 0.001)
+            doublings = max(int(waited), 1).bit_length() - 1
+            back_off.setdefault(min(doublings, 16), []).append(row.id)
     _set_due(session, finished, None)
     _set_due(session, later, now + timedelta(seconds=policy.redrive_after))
-    for seconds, ids in back_off.items():
-        _set_due(session, ids, now + timedelta(seconds=seconds))
+    for doublings, ids in back_off.items():
+        _set_due(session, ids, now + timedelta(seconds=policy.redrive_after * 2**doublings))
     for when, ids in not_yet.items():
         _set_due(session, ids, when)
     if send:
