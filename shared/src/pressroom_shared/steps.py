@@ -585,37 +585,52 @@ def _finish_attempt(
 
 
 def complete(session: Session, step: Step, *, now: datetime, receipt: dict[str, object]) -> bool:
-    if not _finish_attempt(session, step, now=now, outcome="done", error=None):
-        return False
-    session.execute(
-        update(Step)
-        .where(Step.id == step.id)
-        .values(
-            state=StepState.DONE,
-            finished_at=now,
-            lease_expires_at=None,
-            next_attempt_at=None,
-            due_at=None,
-            receipt=receipt,
-        )
-        .execution_options(synchronize_session=False)
+    return _end_attempt(
+        session,
+        step,
+        now=now,
+        outcome="done",
+        error=None,
+        state=StepState.DONE,
+        finished_at=now,
+        next_attempt_at=None,
+        receipt=receipt,
     )
-    return True
 
 
 def cancel(session: Session, step: Step, *, now: datetime, reason: str) -> bool:
-    if not _finish_attempt(session, step, now=now, outcome="canceled", error=reason):
+    return _end_attempt(
+        session,
+        step,
+        now=now,
+        outcome="canceled",
+        error=reason,
+        state=StepState.CANCELED,
+        finished_at=now,
+        last_error=reason,
+    )
+
+
+def _end_attempt(
+    session: Session,
+    step: Step,
+    *,
+    now: datetime,
+    outcome: str,
+    error: str | None,
+    **values: object,
+) -> bool:
+    """Close this worker's attempt and move the step on; False when the lease was lost.
+
+    Whatever follows, the lease is given up and the sweeper has nothing to look at unless
+    `values` says when (a retry's `due_at`).
+    """
+    if not _finish_attempt(session, step, now=now, outcome=outcome, error=error):
         return False
     session.execute(
         update(Step)
         .where(Step.id == step.id)
-        .values(
-            state=StepState.CANCELED,
-            finished_at=now,
-            lease_expires_at=None,
-            due_at=None,
-            last_error=reason,
-        )
+        .values(**{"lease_expires_at": None, "due_at": None, **values})
         .execution_options(synchronize_session=False)
     )
     return True
@@ -674,8 +689,6 @@ def fail(
     once with a countdown; a later one is left to the sweeper, since long Celery countdowns
     break with Redis' visibility timeout.
     """
-    if not _finish_attempt(session, step, now=now, outcome=kind, error=error):
-        return None
     retry = policy.retry(step.stage)
     superseded = kind == "transient" and bool(
         session.scalar(
@@ -685,15 +698,11 @@ def fail(
         )
     )
     values: dict[str, object]
+    last_error = error
     if superseded:
         decision = FailureDecision(StepState.CANCELED, None)
-        values = {
-            "state": StepState.CANCELED,
-            "finished_at": now,
-            "next_attempt_at": None,
-            "due_at": None,
-        }
-        error = f"{error}; superseded: a newer version goes to this outlet"
+        values = {"state": StepState.CANCELED, "finished_at": now, "next_attempt_at": None}
+        last_error = f"{error}; superseded: a newer version goes to this outlet"
     elif kind == "transient" and step.attempts - step.retry_from < retry.max_attempts:
         delay = retry.delay(step.attempts - step.retry_from, retry_after)
         due = now + timedelta(seconds=delay)
@@ -708,35 +717,35 @@ def fail(
     else:
         state = StepState.UNKNOWN if kind == "unknown" else StepState.FAILED
         decision = FailureDecision(state, None)
-        values = {"state": state, "finished_at": now, "next_attempt_at": None, "due_at": None}
-    session.execute(
-        update(Step)
-        .where(Step.id == step.id)
-        .values(last_error=error, error_kind=kind, lease_expires_at=None, **values)
-        .execution_options(synchronize_session=False)
+        values = {"state": state, "finished_at": now, "next_attempt_at": None}
+    ended = _end_attempt(
+        session,
+        step,
+        now=now,
+        outcome=kind,
+        error=error,
+        last_error=last_error,
+        error_kind=kind,
+        **values,
     )
-    return decision
+    return decision if ended else None
 
 
 def hold_for_outlet(session: Session, step: Step, *, now: datetime, error: str) -> bool:
-    """The outlet was disabled by this attempt (410): the step waits, unfailed, for a resume."""
-    if not _finish_attempt(session, step, now=now, outcome="gone", error=error):
-        return False
-    session.execute(
-        update(Step)
-        .where(Step.id == step.id)
-        .values(
-            state=StepState.RETRYING,
-            last_error=error,
-            error_kind="gone",
-            lease_expires_at=None,
-            next_attempt_at=None,
-            enqueued_at=None,
-            due_at=None,  # `resume_outlet` makes it due again
-        )
-        .execution_options(synchronize_session=False)
+    """The outlet was disabled by this attempt (410): the step waits, unfailed, for a resume
+    (`operations.resume_outlet` makes it due again)."""
+    return _end_attempt(
+        session,
+        step,
+        now=now,
+        outcome="gone",
+        error=error,
+        state=StepState.RETRYING,
+        last_error=error,
+        error_kind="gone",
+        next_attempt_at=None,
+        enqueued_at=None,
     )
-    return True
 
 
 def release_followers(
