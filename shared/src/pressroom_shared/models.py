@@ -119,6 +119,8 @@ class ArticleVersion(Base):
     warnings: Mapped[list[str]] = mapped_column(default=list)
     extra: Mapped[dict[str, Any]] = mapped_column(default=dict)
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The submitting client's X-Request-ID (or ours): logs and the console's timeline show it.
+    request_id: Mapped[str | None] = mapped_column(String(200))
 
     article: Mapped[Article] = relationship(back_populates="versions")
 
@@ -273,6 +275,33 @@ class OutletState(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     changed_by: Mapped[str | None] = mapped_column(String(100))
     changed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class OperatorAction(Base):
+    """Who did what to which delivery or outlet, from the console, the API or the CLI."""
+
+    __tablename__ = "operator_actions"
+    __table_args__ = (
+        Index("ix_operator_actions_at", "at"),
+        Index("ix_operator_actions_target", "target"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(40))
+    target: Mapped[str] = mapped_column(String(200))  # a delivery id or "outlet:NAME"
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class AppSecret(Base):
+    """A random key the service made for itself (the console's cookie signing key)."""
+
+    __tablename__ = "app_secrets"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class IdempotencyRecord(Base):

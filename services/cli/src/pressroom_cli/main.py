@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from pathlib import Path
 
 import click
 from sqlalchemy.orm import Session
@@ -88,11 +90,21 @@ def site_url_for(host: str, port: int) -> str:
 
 
 def _run(settings: Settings, outlets: list[OutletConfig], host: str, port: int) -> int:
+    settings = settings.replace(prometheus_multiproc_dir=metrics_folder(settings))
     env = {**os.environ, **settings.to_env()}
     click.echo(f"pressroom: intake on http://{host}:{port}", err=True)
     configure_logging(settings, "supervisor")
     status_file = settings.var_dir / "supervisor.json"
     return supervise(programs(settings, outlets, host, port), env, status_file)
+
+
+def metrics_folder(settings: Settings) -> Path:
+    """Where every child writes its metrics for the intake's /metrics to add up; emptied at each
+    start, since files of processes from an earlier run would be counted forever."""
+    folder = settings.prometheus_multiproc_dir or settings.var_dir / "metrics"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    return folder
 
 
 @cli.group()
