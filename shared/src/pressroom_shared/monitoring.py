@@ -286,6 +286,16 @@ class OutletInfo:
     p95_seconds: float | None
     last_error: str | None
     last_error_at: datetime | None
+    last_outcome: str | None  # of the latest finished attempt: "done", "transient"...
+
+    @property
+    def failing(self) -> bool:
+        """Failed deliveries wait for an operator, or the latest attempt did not get through."""
+        return bool(self.counts.get("failed")) or self.last_outcome not in (
+            None,
+            "done",
+            "canceled",
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -338,6 +348,7 @@ def outlets_view(session: Session, outlets: Sequence[str], *, now: datetime) -> 
                 p95_seconds=_percentile(durations, 0.95),
                 last_error=error.error if error else None,
                 last_error_at=error.finished_at if error else None,
+                last_outcome=attempts[0].outcome if attempts else None,
             )
         )
     return result
@@ -447,9 +458,7 @@ def alerts(
                     "/ops/outlets",
                 )
             )
-        if outlet.counts.get("failed") or (
-            outlet.success_rate is not None and outlet.success_rate < 0.5
-        ):
+        if outlet.failing:
             failing = outlet.counts.get("failed", 0)
             retrying = outlet.counts.get("retrying", 0)
             found.append(
