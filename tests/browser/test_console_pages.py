@@ -187,6 +187,16 @@ def test_an_operator_sees_a_partner_fail_and_retries_it_back_to_delivered(
         actors = {(a.action, a.actor) for a in session.scalars(select(OperatorAction)).all()}
     assert actors == {("retry", "console:night-desk")}
 
+    # The worker subprocess is listed with its queues, alive and making progress.
+    page.goto(f"{base}/ops/workers")
+    card = page.locator("[data-worker^=console-]")
+    assert card.locator(".badge").inner_text() == "ok"
+    assert "deliver.partner" in card.inner_text()
+    page.goto(f"{base}/ops/queues")
+    assert (
+        page.locator("[data-queue='deliver.partner'] td").nth(2).inner_text().startswith("console-")
+    )  # its consumer, from Celery's inspect
+
     # The article's timeline tells the whole story, with the newsroom's request id.
     page.goto(f"{base}/ops/articles/{ids[0]}")
     timeline = page.locator("ol.timeline").inner_text()

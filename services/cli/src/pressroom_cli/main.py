@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 from sqlalchemy.orm import Session
 
+from pressroom_cli.monitor import queues, workers
 from pressroom_cli.operate import deliveries, outlets
 from pressroom_cli.receiver import serve
 from pressroom_cli.redis_server import EmbeddedRedis
@@ -200,6 +201,8 @@ def webhook_receiver(host: str, port: int, secret: str) -> None:
 
 cli.add_command(deliveries)
 cli.add_command(outlets)
+cli.add_command(queues)
+cli.add_command(workers)
 
 
 @cli.command("config-docs")

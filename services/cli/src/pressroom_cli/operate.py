@@ -13,7 +13,6 @@ from typing import Any
 
 import click
 from celery import Celery
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from pressroom_shared.celery_app import make_celery
@@ -23,18 +22,16 @@ from pressroom_shared.db import make_engine, make_sessionmaker, transaction
 from pressroom_shared.dispatch import send_steps
 from pressroom_shared.migrate import upgrade
 from pressroom_shared.models import Step
+from pressroom_shared.monitoring import outlets_view
 from pressroom_shared.operations import (
     DELIVERY_STATES,
     ActionResult,
     DeliveryFilter,
-    cancel_deliveries,
+    act_on_deliveries,
     delivery_view,
     list_deliveries,
-    outlet_modes,
     resume_outlet,
-    retry_deliveries,
     set_outlet_mode,
-    state_of,
 )
 from pressroom_shared.outlets_config import load_outlets
 from pressroom_shared.steps import OutletMode, StepPolicy
@@ -131,11 +128,8 @@ def _act(
             steps = [step]
         else:
             steps = list(session.scalars(where.query().order_by(Step.created_at)).all())
-        now = utcnow()
-        result: ActionResult = (
-            retry_deliveries(session, steps, now=now, policy=policy, by=OPERATOR)
-            if action == "retry"
-            else cancel_deliveries(session, steps, now=now, by=OPERATOR)
+        result: ActionResult = act_on_deliveries(
+            session, action, steps, now=utcnow(), policy=policy, by=OPERATOR
         )
     if result.to_send:
         producer: Celery = make_celery(settings, [o.name for o in load_outlets(settings)])
@@ -189,37 +183,57 @@ def cancel_command(
     _act(settings, "cancel", delivery_id, where, as_json)
 
 
+@deliveries.command("mark")
+@click.argument("delivery_id", required=False)
+@click.option(
+    "--as",
+    "outcome",
+    type=click.Choice(["delivered", "failed"]),
+    required=True,
+    help="What the operator found out at the outlet.",
+)
+@_with_filters
+@click.option("--json", "as_json", is_flag=True, help="JSON for scripts.")
+@click.pass_obj
+def mark_command(
+    settings: Settings,
+    delivery_id: str | None,
+    outcome: str,
+    state: str | None,
+    outlet: str | None,
+    article_id: str | None,
+    as_json: bool,
+) -> None:
+    """Settle `unknown` deliveries as delivered or failed, once you have checked the outlet."""
+    where = DeliveryFilter(state, outlet, article_id, limit=0)
+    _act(settings, f"mark-{outcome}", delivery_id, where, as_json)
+
+
 @click.group(invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True, help="JSON for scripts.")
 @click.pass_context
 def outlets(ctx: click.Context, as_json: bool) -> None:
-    """Outlets: their mode (active, paused, disabled) and deliveries by state."""
+    """Outlets: their mode (active, paused, disabled), deliveries by state, latest error."""
     if ctx.invoked_subcommand is not None:
         return
     settings: Settings = ctx.obj
     names = [o.name for o in load_outlets(settings)]
     with _sessions(settings)() as session:
-        modes = outlet_modes(session)
-        counts: dict[tuple[str, str], int] = {
-            (outlet, state_of(state)): count
-            for outlet, state, count in session.execute(
-                select(Step.outlet, Step.state, func.count())
-                .where(Step.stage == Stage.DELIVER)
-                .group_by(Step.outlet, Step.state)
-            ).all()
+        infos = outlets_view(session, names, now=utcnow())
+    rows: list[dict[str, Any]] = [
+        {
+            "name": o.name,
+            "mode": o.mode,
+            "reason": o.mode_reason,
+            "changed_by": o.mode_changed_by,
+            "deliveries": o.counts,
+            "success_rate": o.success_rate,
+            "p50_seconds": o.p50_seconds,
+            "p95_seconds": o.p95_seconds,
+            "last_error": o.last_error,
         }
-    rows: list[dict[str, Any]] = []
-    for name in names:
-        mode = modes.get(name)
-        rows.append(
-            {
-                "name": name,
-                "mode": mode.mode if mode else OutletMode.ACTIVE,
-                "reason": mode.reason if mode else None,
-                "changed_by": mode.changed_by if mode else None,
-                "deliveries": {s: counts.get((name, s), 0) for s in DELIVERY_STATES},
-            }
-        )
+        for o in infos
+    ]
     if as_json:
         _echo_json(rows)
         return
@@ -231,6 +245,9 @@ def outlets(ctx: click.Context, as_json: bool) -> None:
         ],
         ["outlet", "mode", *states, "reason"],
     )
+    for o in infos:
+        if o.failing and o.last_error:
+            click.echo(f"{o.name}: {o.last_error}", err=True)
 
 
 @outlets.command("pause")
