@@ -243,3 +243,24 @@ def test_metrics_parse_and_cover_every_queue(
     }
     assert deliveries[("partner", "pending")] == 1
     assert deliveries[("site", "pending")] == 1
+
+
+def test_the_grafana_dashboard_uses_only_metrics_we_expose(client: FlaskClient, token: str) -> None:
+    import json
+
+    from tests.conftest import REPO
+
+    submit(client, token)
+    families = list(text_string_to_metric_families(client.get("/metrics").text))
+    exposed = {f.name for f in families} | {s.name for f in families for s in f.samples}
+    # Counted by workers and the intake; here no worker ran, so declare what they would add.
+    exposed |= {"pressroom_tasks_total", "pressroom_task_duration_seconds_bucket"}
+    dashboard = json.loads((REPO / "deploy" / "grafana-dashboard.json").read_text())
+    used = {
+        name
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+        for name in re.findall(r"pressroom_[a-z_]+", target["expr"])
+    }
+    assert used
+    assert used <= exposed, used - exposed
