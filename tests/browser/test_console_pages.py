@@ -42,6 +42,17 @@ ARTICLES = 2
 SCHEDULE = "0.2,0.4"
 ATTEMPTS = 3
 DOCS = REPO / "docs" / "console"
+UPDATE_DOCS = os.environ.get("PRESSROOM_UPDATE_SCREENSHOTS") == "1"
+# The README shows these; every page at both sizes stays in test-artifacts/.
+README_SHOTS = {
+    "console-alert-phone.png",
+    "console-deliveries-phone.png",
+    *(
+        f"console-{page}-desktop.png"
+        for page in ("overview", "queues", "workers", "outlets", "deliveries", "delivery")
+    ),
+    "console-article-desktop.png",
+}
 
 
 @pytest.fixture(scope="module")
@@ -147,6 +158,7 @@ def test_an_operator_sees_a_partner_fail_and_retries_it_back_to_delivered(
     assert alert.count() == 1
     assert "503" in alert.inner_text()
     assert page.locator("#failed").inner_text() == str(ARTICLES)
+    shot(page, "console-alert-phone.png", UPDATE_DOCS)
 
     # Outlets: the partner card has its failures, and the last error.
     page.get_by_role("link", name="Outlets").click()
@@ -221,8 +233,7 @@ PAGES = {
 
 
 def screenshots(browser: Any, base: str, token: str, article: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    update_docs = os.environ.get("PRESSROOM_UPDATE_SCREENSHOTS") == "1"
+    update_docs = UPDATE_DOCS
     for device, (width, height) in DEVICES.items():
         context = browser.new_context(viewport={"width": width, "height": height})
         page = context.new_page()
@@ -245,8 +256,9 @@ def screenshots(browser: Any, base: str, token: str, article: str) -> None:
 
 
 def shot(page: Any, name: str, update_docs: bool) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / name
     page.screenshot(path=str(path), full_page=True)
-    if update_docs:
+    if update_docs and name in README_SHOTS:
         DOCS.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, DOCS / name)

@@ -14,7 +14,7 @@ import click
 from sqlalchemy.orm import Session
 
 from pressroom_cli.monitor import queues, workers
-from pressroom_cli.operate import deliveries, outlets
+from pressroom_cli.operate import deliveries, embedded_redis_note, outlets
 from pressroom_cli.receiver import serve
 from pressroom_cli.redis_server import EmbeddedRedis
 from pressroom_cli.supervisor import programs, supervise
@@ -60,7 +60,13 @@ def run(settings: Settings, host: str, port: int) -> None:
         sys.exit(_run(settings, outlets, host, port))
     with EmbeddedRedis(settings.var_dir / "redis") as redis:
         click.echo(f"pressroom: embedded Redis at {redis.url}", err=True)
-        code = _run(settings.replace(redis_url=redis.url), outlets, host, port)
+        # For the operator commands run from another shell (pressroom queues, workers...).
+        note = embedded_redis_note(settings)
+        note.write_text(redis.url, encoding="utf-8")
+        try:
+            code = _run(settings.replace(redis_url=redis.url), outlets, host, port)
+        finally:
+            note.unlink(missing_ok=True)
     sys.exit(code)
 
 

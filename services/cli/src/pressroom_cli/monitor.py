@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import click
 
-from pressroom_cli.operate import _echo_json, _sessions, _table
+from pressroom_cli.operate import _echo_json, _sessions, _table, with_redis
 from pressroom_shared import monitoring
 from pressroom_shared.celery_app import make_celery
 from pressroom_shared.config import Settings
@@ -28,6 +28,7 @@ def _age(seconds: float | None) -> str:
 @click.pass_obj
 def queues(settings: Settings, as_json: bool, timeout: float) -> None:
     """Every queue: depth, age of its oldest message, consumers, rate and time to drain."""
+    settings = with_redis(settings)
     names = [o.name for o in load_outlets(settings)]
     client = broker_client(settings.redis_url)
     now = utcnow()
@@ -76,6 +77,7 @@ def queues(settings: Settings, as_json: bool, timeout: float) -> None:
 @click.pass_obj
 def workers(settings: Settings, as_json: bool, check: str | None, timeout: float) -> None:
     """Every worker: queues, concurrency, active tasks, last heartbeat, progress."""
+    settings = with_redis(settings)
     names = [o.name for o in load_outlets(settings)]
     client = broker_client(settings.redis_url)
     celery = None if check else make_celery(settings, names, main="pressroom-cli")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import click
@@ -38,6 +39,26 @@ from pressroom_shared.steps import OutletMode, StepPolicy
 from pressroom_shared.timeutil import utcnow
 
 OPERATOR = "cli"
+
+
+def embedded_redis_note(settings: Settings) -> Path:
+    """Where `pressroom run` notes the URL of the Redis it started itself."""
+    return settings.var_dir / "redis" / "url"
+
+
+def with_redis(settings: Settings) -> Settings:
+    """Settings whose redis_url is set: the configured one, or that of the Redis a running
+    `pressroom run` started itself (so operator commands work beside `make run`)."""
+    if settings.redis_url:
+        return settings
+    try:
+        url = embedded_redis_note(settings).read_text(encoding="utf-8").strip()
+    except OSError:
+        raise click.ClickException(
+            "PRESSROOM_REDIS_URL is not set and no `pressroom run` with its own Redis is running "
+            f"from {settings.var_dir}"
+        ) from None
+    return settings.replace(redis_url=url)
 
 
 def _sessions(settings: Settings) -> sessionmaker[Session]:
@@ -132,6 +153,7 @@ def _act(
             session, action, steps, now=utcnow(), policy=policy, by=OPERATOR
         )
     if result.to_send:
+        settings = with_redis(settings)
         producer: Celery = make_celery(settings, [o.name for o in load_outlets(settings)])
         send_steps(producer, result.to_send)
     if as_json:
