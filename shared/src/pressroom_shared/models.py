@@ -95,7 +95,10 @@ class Article(Base):
 
 class ArticleVersion(Base):
     __tablename__ = "article_versions"
-    __table_args__ = (UniqueConstraint("article_id", "version"),)
+    __table_args__ = (
+        UniqueConstraint("article_id", "version"),
+        Index("ix_article_versions_received_at", "received_at"),  # the console's throughput
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     article_id: Mapped[str] = mapped_column(ForeignKey("articles.id"), index=True)
@@ -252,7 +255,12 @@ class StepAttempt(Base):
     """Every attempt of a step, for operators: when, how it ended, and why."""
 
     __tablename__ = "step_attempts"
-    __table_args__ = (UniqueConstraint("step_id", "number"),)
+    __table_args__ = (
+        UniqueConstraint("step_id", "number"),
+        # The console and /metrics read recent attempts (rates, latencies, last errors).
+        Index("ix_step_attempts_started_at", "started_at"),
+        Index("ix_step_attempts_finished_at", "finished_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     step_id: Mapped[str] = mapped_column(ForeignKey("steps.id"), index=True)

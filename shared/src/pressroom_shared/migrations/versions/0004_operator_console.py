@@ -1,4 +1,5 @@
-"""operator console: who did what (operator_actions), the console's signing key, request ids
+"""operator console: who did what (operator_actions), the console's signing key, request ids,
+indexes for the console's recent-activity reads
 
 Revision ID: 0004
 Revises: 0003
@@ -39,10 +40,16 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("article_versions", schema=None) as batch_op:
         batch_op.add_column(sa.Column("request_id", sa.String(length=200), nullable=True))
+        batch_op.create_index("ix_article_versions_received_at", ["received_at"], unique=False)
+    op.create_index("ix_step_attempts_started_at", "step_attempts", ["started_at"], unique=False)
+    op.create_index("ix_step_attempts_finished_at", "step_attempts", ["finished_at"], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index("ix_step_attempts_finished_at", table_name="step_attempts")
+    op.drop_index("ix_step_attempts_started_at", table_name="step_attempts")
     with op.batch_alter_table("article_versions", schema=None) as batch_op:
+        batch_op.drop_index("ix_article_versions_received_at")
         batch_op.drop_column("request_id")
     op.drop_table("app_secrets")
     op.drop_index("ix_operator_actions_target", table_name="operator_actions")
