@@ -264,3 +264,19 @@ def test_the_grafana_dashboard_uses_only_metrics_we_expose(client: FlaskClient, 
     }
     assert used
     assert used <= exposed, used - exposed
+
+
+def test_the_overview_counts_what_was_received_and_what_waits(
+    client: FlaskClient, settings: Settings, token: str
+) -> None:
+    from pressroom_shared.monitoring import overview
+    from pressroom_shared.timeutil import utcnow
+
+    submit(client, token)
+    with sessions(settings)() as session:
+        summary = overview(session, now=utcnow())
+    assert summary.received == 1
+    assert sum(got for _, got, _ in summary.series) == 1
+    assert summary.stage_counts["render"] == {"pending": 1}
+    assert summary.stage_counts["deliver"] == {"pending": 2}  # site and partner
+    assert summary.delivered == summary.failed == 0
