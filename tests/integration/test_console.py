@@ -11,6 +11,7 @@ import re
 from typing import Any
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select, update
@@ -206,9 +207,26 @@ def test_the_request_id_follows_the_article_into_its_timeline(
     operator: FlaskClient, operator_token: str
 ) -> None:
     article_id = submit(operator, operator_token, request_id="newsroom-7f3a")
+    auth = {"Authorization": f"Bearer {operator_token}"}
+    corrected = operator.put(
+        f"/v1/articles/{article_id}?correction_note=Fixed%20the%20date",
+        data=sample_text(),
+        headers={**auth, "Content-Type": "text/plain; charset=utf-8", "If-Match": '"v1"'},
+    )
+    assert corrected.status_code == 202, corrected.text
+    killed = operator.delete(
+        f"/v1/articles/{article_id}", json={"reason": "Legal complaint"}, headers=auth
+    )
+    assert killed.status_code == 202, killed.text
     page = operator.get(f"/ops/articles/{article_id}")
     assert page.status_code == 200
     assert "request newsroom-7f3a" in page.text
+    kinds = re.findall(r'<span class="kind">(\w+)</span>', page.text)
+    versions = [k for k in kinds if k in {"received", "version", "correction", "kill"}]
+    assert versions == ["received", "correction", "kill"]  # in time order
+    assert "canceled" in page.text  # v1's work, replaced by the correction
+    assert "Fixed the date" in page.text
+    assert "Legal complaint" in page.text
     answer = operator.get("/healthz", headers={"X-Request-ID": "probe-1"})
     assert answer.headers["X-Request-ID"] == "probe-1"
     odd = operator.get("/healthz", headers={"X-Request-ID": "<script>"})
@@ -280,3 +298,52 @@ def test_the_overview_counts_what_was_received_and_what_waits(
     assert summary.stage_counts["render"] == {"pending": 1}
     assert summary.stage_counts["deliver"] == {"pending": 2}  # site and partner
     assert summary.delivered == summary.failed == 0
+
+
+def test_every_ops_and_v1_route_refuses_a_caller_without_credentials(
+    app: Flask, client: FlaskClient, token: str
+) -> None:
+    """Walks the URL map and calls every route: no session, or a token without `operate`."""
+    import uuid
+
+    from werkzeug.routing import AnyConverter, UUIDConverter
+
+    from tests.unit.test_architecture import OPS_PUBLIC
+
+    def sample(rule: Any) -> dict[str, object]:
+        values: dict[str, object] = {}
+        for name, converter in rule._converters.items():
+            if isinstance(converter, UUIDConverter):
+                values[name] = uuid.uuid4()
+            elif isinstance(converter, AnyConverter):
+                values[name] = sorted(converter.items)[0]
+            else:
+                values[name] = "x"
+        return values
+
+    urls = app.url_map.bind("localhost")
+    csrf = csrf_of(client.get("/ops/login").text)  # a valid CSRF token, but no login
+    checked = 0
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint in OPS_PUBLIC or rule.rule == "/v1/openapi.json":
+            continue
+        if not rule.rule.startswith(("/ops", "/v1/")):
+            continue
+        path = urls.build(rule.endpoint, sample(rule))
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            if rule.rule.startswith("/ops"):
+                answer = client.open(path, method=method, data={"csrf_token": csrf})
+                if method == "GET":
+                    assert answer.status_code == 302, (method, path)
+                    assert "/ops/login" in answer.headers["Location"]
+                else:
+                    assert answer.status_code == 401, (method, path, answer.text)
+            else:
+                assert client.open(path, method=method).status_code == 401, (method, path)
+                if "deliveries" in path:  # the operate scope; a submit,read token is not enough
+                    with_token = client.open(
+                        path, method=method, headers={"Authorization": f"Bearer {token}"}
+                    )
+                    assert with_token.status_code == 403, (method, path)
+            checked += 1
+    assert checked >= 20
