@@ -30,7 +30,7 @@ def queues(settings: Settings, as_json: bool, timeout: float) -> None:
     """Every queue: depth, age of its oldest message, consumers, rate and time to drain."""
     settings = with_redis(settings)
     names = [o.name for o in load_outlets(settings)]
-    client = broker_client(settings.redis_url)
+    client = broker_client(settings)
     now = utcnow()
     workers = monitoring.workers_view(
         client,
@@ -79,7 +79,7 @@ def workers(settings: Settings, as_json: bool, check: str | None, timeout: float
     """Every worker: queues, concurrency, active tasks, last heartbeat, progress."""
     settings = with_redis(settings)
     names = [o.name for o in load_outlets(settings)]
-    client = broker_client(settings.redis_url)
+    client = broker_client(settings)
     celery = None if check else make_celery(settings, names, main="pressroom-cli")
     rows = monitoring.workers_view(
         client,

@@ -254,7 +254,7 @@ class _Live:
 def _redis() -> redis.Redis:
     live = current_app.extensions.get("pressroom.console")
     if live is None:
-        live = _Live(broker_client(intake().settings.redis_url, timeout=1.0))
+        live = _Live(broker_client(intake().settings))
         current_app.extensions["pressroom.console"] = live
     return cast(_Live, live).client
 

@@ -46,7 +46,7 @@ def create_worker_app(settings: Settings) -> WorkerCelery:
         policy=StepPolicy.from_settings(settings),
     )
     signals.setup_logging.connect(lambda **_: configure_logging(settings, "worker"), weak=False)
-    Heartbeat(app, settings.redis_url).connect()
+    Heartbeat(app, settings).connect()
     app.loader.import_default_modules()
     return app
 

@@ -15,6 +15,7 @@ import redis
 import structlog
 from celery import Celery, signals
 
+from pressroom_shared.config import Settings
 from pressroom_shared.dispatch import broker_client
 from pressroom_shared.monitoring import write_worker_record
 
@@ -22,9 +23,9 @@ log = structlog.get_logger(__name__)
 
 
 class Heartbeat:
-    def __init__(self, app: Celery, redis_url: str) -> None:
+    def __init__(self, app: Celery, settings: Settings) -> None:
         self.app = app
-        self.client = broker_client(redis_url, timeout=1.0)
+        self.client = broker_client(settings)
         self.hostname: str | None = None
         self.fields: dict[str, Any] = {}
         self.processed = 0

@@ -19,7 +19,7 @@ def read_gauges() -> list[Metric]:
     ctx = intake()
     now = utcnow()
     names = [o.name for o in ctx.outlets]
-    client = broker_client(ctx.settings.redis_url, timeout=1.0)
+    client = broker_client(ctx.settings)
     try:
         workers = monitoring.workers_view(
             client, None, now=now, stall_after=ctx.settings.stall_after_seconds
