@@ -210,7 +210,9 @@ def test_an_operator_sees_a_partner_fail_and_retries_it_back_to_delivered(
     )  # its consumer, from Celery's inspect
 
     # The article's timeline tells the whole story, with the newsroom's request id.
-    page.goto(f"{base}/ops/articles/{ids[0]}")
+    page.get_by_role("link", name="Articles").click()
+    page.locator(f"tr[data-article='{ids[0]}'] a").click()
+    assert page.url.endswith(f"/ops/articles/{ids[0]}")
     timeline = page.locator("ol.timeline").inner_text()
     assert "request desk-0" in timeline
     assert "retry by console:night-desk" in timeline
@@ -228,6 +230,7 @@ PAGES = {
     "workers": "/ops/workers",
     "outlets": "/ops/outlets",
     "deliveries": "/ops/deliveries?outlet=partner",
+    "articles": "/ops/articles",
     "article": "/ops/articles/{article}",
 }
 

@@ -300,6 +300,18 @@ def test_the_overview_counts_what_was_received_and_what_waits(
     assert summary.delivered == summary.failed == 0
 
 
+def test_the_articles_page_lists_the_latest_with_their_deliveries(
+    operator: FlaskClient, operator_token: str
+) -> None:
+    article_id = submit(operator, operator_token)
+    page = operator.get("/ops/articles")
+    assert page.status_code == 200
+    row = re.search(rf'<tr data-article="{article_id}">(.*?)</tr>', page.text, re.S)
+    assert row, page.text
+    assert "За последние дни" in row.group(1)  # the headline derived from the sample's lead
+    assert re.search(r'<span class="n">2</span> pending', row.group(1))
+
+
 def test_every_ops_and_v1_route_refuses_a_caller_without_credentials(
     app: Flask, client: FlaskClient, token: str
 ) -> None:

@@ -623,6 +623,56 @@ def article_timeline(session: Session, article_id: str) -> list[TimelineEvent] |
     return events
 
 
+@dataclass(frozen=True)
+class ArticleRow:
+    id: str
+    headline: str
+    version: int
+    pubstatus: str
+    updated_at: datetime
+    deliveries: dict[str, int]  # state -> count, the current version's
+
+
+def recent_articles(session: Session, limit: int = 25) -> list[ArticleRow]:
+    """The latest articles with their current version's deliveries, for the console's index."""
+    articles = session.execute(
+        select(Article.id, Article.current_version, Article.pubstatus, Article.updated_at)
+        .order_by(Article.updated_at.desc())
+        .limit(limit)
+    ).all()
+    if not articles:
+        return []
+    ids = [a.id for a in articles]
+    headlines = dict(
+        session.execute(
+            select(ArticleVersion.article_id, ArticleVersion.headline)
+            .join(Article, Article.id == ArticleVersion.article_id)
+            .where(ArticleVersion.article_id.in_(ids))
+            .where(ArticleVersion.version == Article.current_version)
+        ).all()
+    )
+    counts: dict[str, dict[str, int]] = defaultdict(dict)
+    for article_id, state, count in session.execute(
+        select(Step.article_id, Step.state, func.count())
+        .join(Article, Article.id == Step.article_id)
+        .where(Step.article_id.in_(ids), Step.stage == Stage.DELIVER)
+        .where(Step.version == Article.current_version)
+        .group_by(Step.article_id, Step.state)
+    ).all():
+        counts[article_id][state_of(state)] = count
+    return [
+        ArticleRow(
+            a.id,
+            headlines.get(a.id, ""),
+            a.current_version,
+            a.pubstatus,
+            a.updated_at,
+            dict(counts.get(a.id, {})),
+        )
+        for a in articles
+    ]
+
+
 def renditions_of(session: Session, step: Step) -> list[Rendition]:
     """What a delivery carries: the renditions of its version (its outlet reads from these)."""
     return list(

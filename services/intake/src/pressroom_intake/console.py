@@ -456,7 +456,9 @@ def article_lookup() -> Any:
     wanted = (request.args.get("id") or "").strip()
     if wanted:
         return redirect(url_for("console.article", article_id=wanted))
-    return _page("ops/article.html", article_id=None, events=None)
+    with intake().sessions() as db:
+        recent = monitoring.recent_articles(db)
+    return _page("ops/article.html", article_id=None, events=None, recent=recent)
 
 
 @blp.get("/articles/<article_id>")
