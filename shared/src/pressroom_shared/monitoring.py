@@ -673,6 +673,16 @@ def recent_articles(session: Session, limit: int = 25) -> list[ArticleRow]:
     ]
 
 
+def request_id_of(session: Session, step: Step) -> str | None:
+    """The X-Request-ID of the submission that made the step's version."""
+    return session.scalar(
+        select(ArticleVersion.request_id).where(
+            ArticleVersion.article_id == step.article_id,
+            ArticleVersion.version == step.version,
+        )
+    )
+
+
 def renditions_of(session: Session, step: Step) -> list[Rendition]:
     """What a delivery carries: the renditions of its version (its outlet reads from these)."""
     return list(

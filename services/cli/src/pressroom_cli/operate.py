@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 from celery import Celery
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from pressroom_shared.celery_app import make_celery
@@ -23,7 +24,6 @@ from pressroom_shared.db import make_engine, make_sessionmaker, transaction
 from pressroom_shared.dispatch import send_steps
 from pressroom_shared.migrate import upgrade
 from pressroom_shared.models import Step
-from pressroom_shared.monitoring import outlets_view
 from pressroom_shared.operations import (
     DELIVERY_STATES,
     ActionResult,
@@ -31,8 +31,10 @@ from pressroom_shared.operations import (
     act_on_deliveries,
     delivery_view,
     list_deliveries,
+    outlet_modes,
     resume_outlet,
     set_outlet_mode,
+    state_of,
 )
 from pressroom_shared.outlets_config import load_outlets
 from pressroom_shared.steps import OutletMode, StepPolicy
@@ -235,27 +237,33 @@ def mark_command(
 @click.option("--json", "as_json", is_flag=True, help="JSON for scripts.")
 @click.pass_context
 def outlets(ctx: click.Context, as_json: bool) -> None:
-    """Outlets: their mode (active, paused, disabled), deliveries by state, latest error."""
+    """Outlets: their mode (active, paused, disabled) and deliveries by state."""
     if ctx.invoked_subcommand is not None:
         return
     settings: Settings = ctx.obj
     names = [o.name for o in load_outlets(settings)]
     with _sessions(settings)() as session:
-        infos = outlets_view(session, names, now=utcnow())
-    rows: list[dict[str, Any]] = [
-        {
-            "name": o.name,
-            "mode": o.mode,
-            "reason": o.mode_reason,
-            "changed_by": o.mode_changed_by,
-            "deliveries": o.counts,
-            "success_rate": o.success_rate,
-            "p50_seconds": o.p50_seconds,
-            "p95_seconds": o.p95_seconds,
-            "last_error": o.last_error,
+        modes = outlet_modes(session)
+        counts: dict[tuple[str, str], int] = {
+            (outlet, state_of(state)): count
+            for outlet, state, count in session.execute(
+                select(Step.outlet, Step.state, func.count())
+                .where(Step.stage == Stage.DELIVER)
+                .group_by(Step.outlet, Step.state)
+            ).all()
         }
-        for o in infos
-    ]
+    rows: list[dict[str, Any]] = []
+    for name in names:
+        mode = modes.get(name)
+        rows.append(
+            {
+                "name": name,
+                "mode": mode.mode if mode else OutletMode.ACTIVE,
+                "reason": mode.reason if mode else None,
+                "changed_by": mode.changed_by if mode else None,
+                "deliveries": {s: counts.get((name, s), 0) for s in DELIVERY_STATES},
+            }
+        )
     if as_json:
         _echo_json(rows)
         return
@@ -267,9 +275,6 @@ def outlets(ctx: click.Context, as_json: bool) -> None:
         ],
         ["outlet", "mode", *states, "reason"],
     )
-    for o in infos:
-        if o.failing and o.last_error:
-            click.echo(f"{o.name}: {o.last_error}", err=True)
 
 
 @outlets.command("pause")

@@ -12,13 +12,13 @@ from dataclasses import dataclass
 import structlog
 from celery import Celery
 from celery.exceptions import SoftTimeLimitExceeded
-from sqlalchemy import select
 
 from pressroom_shared.contracts import Stage
 from pressroom_shared.db import transaction
 from pressroom_shared.dispatch import send_steps
 from pressroom_shared.metrics import TASK_SECONDS, TASKS
-from pressroom_shared.models import ArticleVersion, Step
+from pressroom_shared.models import Step
+from pressroom_shared.monitoring import request_id_of
 from pressroom_shared.operations import set_outlet_mode
 from pressroom_shared.plugins import DeliveryError, OutletGoneError, PermanentError, Receipt
 from pressroom_shared.steps import (
@@ -65,16 +65,7 @@ def _run_step(ctx: WorkerContext, app: Celery, stage: Stage, step_id: str) -> Ou
     with transaction(ctx.sessions) as session:
         step = claim(session, step_id, now=utcnow(), policy=ctx.policy)
         # The submitting client's X-Request-ID follows the article into every log line.
-        request_id = (
-            session.scalar(
-                select(ArticleVersion.request_id).where(
-                    ArticleVersion.article_id == step.article_id,
-                    ArticleVersion.version == step.version,
-                )
-            )
-            if step is not None
-            else None
-        )
+        request_id = request_id_of(session, step) if step is not None else None
     if step is None:
         log.info("step.skipped", step_id=step_id, stage=str(stage))
         return Outcome("skipped", "finished, not due, superseded or owned by another worker")
