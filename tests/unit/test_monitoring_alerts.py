@@ -85,6 +85,15 @@ def test_each_thing_that_needs_a_human_is_raised_errors_first() -> None:
     assert any("2 deliveries are unknown" in t for t in texts)
     assert any("stuck@h" in t for t in texts)
     assert any("worker-partner is crash-looping" in t for t in texts)
+    assert not any("breaker" in t for t in texts)
+    tripped = outlet("partner")
+    tripped.breaker = "open"
+    assert (
+        alerts(
+            outlets=[tripped], queues=[], workers=[], unknown=0, supervisor={}, queue_age_alert=1
+        )[0].text
+        == "Outlet partner: its circuit breaker is open, deliveries wait"
+    )
     levels = [a.level for a in found]
     assert levels == sorted(levels, key=lambda level: level != "error")
 

@@ -287,6 +287,7 @@ class OutletInfo:
     last_error: str | None
     last_error_at: datetime | None
     last_outcome: str | None  # of the latest finished attempt: "done", "transient"...
+    breaker: str | None = None  # closed | open | half_open, where the outlet has a breaker
 
     @property
     def failing(self) -> bool:
@@ -349,6 +350,9 @@ def outlets_view(session: Session, outlets: Sequence[str], *, now: datetime) -> 
                 last_error=error.error if error else None,
                 last_error_at=error.finished_at if error else None,
                 last_outcome=attempts[0].outcome if attempts else None,
+                # A circuit breaker's state, where outlet_states keeps one (read, not assumed,
+                # so the console shows it as soon as the schema has it).
+                breaker=getattr(mode, "breaker", None),
             )
         )
     return result
@@ -475,6 +479,14 @@ def alerts(
                 Alert(
                     "warning",
                     f"Outlet {outlet.name} is paused by {outlet.mode_changed_by}",
+                    "/ops/outlets",
+                )
+            )
+        if outlet.breaker == "open":
+            found.append(
+                Alert(
+                    "error",
+                    f"Outlet {outlet.name}: its circuit breaker is open, deliveries wait",
                     "/ops/outlets",
                 )
             )
