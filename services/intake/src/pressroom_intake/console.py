@@ -11,6 +11,7 @@ under a Content-Security-Policy that allows nothing else.
 from __future__ import annotations
 
 import functools
+import json
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -122,7 +123,9 @@ def install_console(app: Flask) -> None:
     )
     app.session_interface = ConsoleSessionInterface()
     csrf.init_app(app)
-    app.jinja_env.filters.update(age=format_age, when=format_when, pct=format_pct)
+    app.jinja_env.filters.update(
+        age=format_age, when=format_when, pct=format_pct, pretty=format_payload
+    )
     app.register_blueprint(blp)
 
 
@@ -500,6 +503,16 @@ def format_when(moment: datetime | None) -> str:
     if moment is None:
         return "—"
     return moment.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def format_payload(content: str, media_type: str) -> str:
+    """JSON indented for reading (the bytes sent are compact); anything else as it is."""
+    if "json" not in media_type:
+        return content
+    try:
+        return json.dumps(json.loads(content), indent=2, ensure_ascii=False)
+    except ValueError:
+        return content
 
 
 def format_pct(value: float | None) -> str:
