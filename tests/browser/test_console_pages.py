@@ -10,6 +10,7 @@ PRESSROOM_UPDATE_SCREENSHOTS=1, for the README).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -17,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from celery import Celery
 from flask import Flask
 from sqlalchemy import func, select
 
@@ -70,20 +70,20 @@ def browser() -> Iterator[Any]:
 @pytest.fixture
 def stack(
     tmp_path: Path, redis_url: str, receiver: WebhookReceiver
-) -> Iterator[tuple[Settings, Flask, str, Celery]]:
+) -> Iterator[tuple[Settings, Flask, str, CeleryProcess]]:
     settings = make_settings(
         tmp_path,
         redis_url=redis_url,
         database_url=f"sqlite:///{tmp_path / 'pressroom.db'}",
         outlets_file=write_outlets(tmp_path, receiver),
-    ).replace(delivery_retry_schedule=SCHEDULE)
+    ).replace(delivery_retry_schedule=SCHEDULE, log_json=True)
     upgrade(make_engine(settings))
     app = create_app(settings)
     producer = make_celery(settings, [o.name for o in load_outlets(settings)], main="producer")
     worker: CeleryProcess = worker_process(settings, tmp_path / "worker.log", producer, "console")
     try:
         with serving(app) as url:
-            yield settings, app, url, producer
+            yield settings, app, url, worker
     finally:
         worker.stop()
 
@@ -111,6 +111,17 @@ def log_in(page: Any, base: str, token: str) -> None:
     page.wait_for_url(f"{base}/ops/")
 
 
+def json_lines(text: str) -> list[dict[str, Any]]:
+    """The JSON lines of a log that also holds Celery's own plain lines."""
+    found = []
+    for line in text.splitlines():
+        try:
+            found.append(json.loads(line))
+        except ValueError:
+            continue
+    return [line for line in found if isinstance(line, dict)]
+
+
 def count(settings: Settings, state: StepState) -> int:
     with make_sessionmaker(make_engine(settings))() as session:
         return int(
@@ -124,9 +135,9 @@ def count(settings: Settings, state: StepState) -> int:
 
 
 def test_an_operator_sees_a_partner_fail_and_retries_it_back_to_delivered(
-    browser: Any, stack: tuple[Settings, Flask, str, Celery], receiver: WebhookReceiver
+    browser: Any, stack: tuple[Settings, Flask, str, CeleryProcess], receiver: WebhookReceiver
 ) -> None:
-    settings, app, base, _producer = stack
+    settings, app, base, worker = stack
     operator = new_token(settings, "operate", name="night-desk")
     newsroom = new_token(settings, "submit,read", name="newsroom")
     receiver.script(*[503] * (ARTICLES * ATTEMPTS))  # the partner is down; then it is back
@@ -159,6 +170,15 @@ def test_an_operator_sees_a_partner_fail_and_retries_it_back_to_delivered(
     assert "503" in alert.inner_text()
     assert page.locator("#failed").inner_text() == str(ARTICLES)
     shot(page, "console-alert-phone.png", UPDATE_DOCS)
+
+    # The worker's JSON log lines of those failures carry the newsroom's X-Request-ID beside
+    # the article, the step and the outlet.
+    failures = [line for line in json_lines(worker.output()) if line.get("event") == "step.failed"]
+    assert failures
+    for line in failures:
+        assert line["outlet"] == "partner"
+        assert line["request_id"] == f"desk-{ids.index(line['article_id'])}"
+        assert line["step_id"]
 
     # Outlets: the partner card has its failures, and the last error.
     page.get_by_role("link", name="Outlets").click()
