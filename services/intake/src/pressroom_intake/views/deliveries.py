@@ -41,7 +41,6 @@ blp = Blueprint(
 )
 
 
-
 def _problems(*statuses: int) -> Any:
     return documents_problems(blp, *statuses)
 
