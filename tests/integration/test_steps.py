@@ -119,6 +119,13 @@ def test_an_expired_lease_can_be_taken_over_and_the_old_owner_cannot_finish(
     assert stale is not None
     later = now + timedelta(seconds=6)
     with transaction(sessions) as session:
+        # The lease ran out: the step is recovered, and due again a little later.
+        assert (
+            claim(session, ids["render:"], now=later, policy=replace(POLICY, lease_seconds=5))
+            is None
+        )
+    later += timedelta(seconds=POLICY.redrive_after)
+    with transaction(sessions) as session:
         fresh = claim(session, ids["render:"], now=later, policy=replace(POLICY, lease_seconds=5))
     assert fresh is not None
     assert fresh.attempts == 2
@@ -237,11 +244,14 @@ def test_the_sweeper_resends_only_messages_that_left_their_queue(
         assert step is not None
     lease_gone = much_later + timedelta(seconds=11)  # the worker died: its lease ran out
     with transaction(sessions) as session:
-        refs = take_due(session, now=lease_gone, policy=POLICY, queue_head=lambda _: None)
-        assert [r.id for r in refs] == [ids["render:"]]
+        assert take_due(session, now=lease_gone, policy=POLICY, queue_head=lambda _: None) == []
         step = session.get(Step, ids["render:"])
         assert step is not None
         assert (step.state, step.lost_attempts) == (StepState.RETRYING, 1)
+    spread = lease_gone + timedelta(seconds=POLICY.redrive_after + 1)  # run again soon after
+    with transaction(sessions) as session:
+        refs = take_due(session, now=spread, policy=POLICY, queue_head=lambda _: None)
+        assert [r.id for r in refs] == [ids["render:"]]
 
 
 def test_a_poison_step_that_kills_every_worker_ends_failed(
@@ -254,6 +264,9 @@ def test_a_poison_step_that_kills_every_worker_ends_failed(
         with transaction(sessions) as session:
             assert claim(session, step_id, now=now, policy=short) is not None
         now += timedelta(seconds=6)  # the worker died with the step
+        with transaction(sessions) as session:
+            recover_lost(session, now=now, policy=short)
+        now += timedelta(seconds=short.redrive_after)  # lost steps run again a little later
     with transaction(sessions) as session:
         assert claim(session, step_id, now=now, policy=short) is None
         assert take_due(session, now=now, policy=short, queue_head=lambda _: None) == []

@@ -384,7 +384,7 @@ def recover_lost(
 ) -> list[str]:
     """Steps whose lease expired lost their worker (killed, OOM, frozen): the attempt is lost.
 
-    The open attempt is closed as lost and the step is due again at once, or failed with
+    The open attempt is closed as lost and the step is due again soon, or failed with
     WORKER_LOST once its worker was lost `max_lost_attempts` times (a poison step that kills
     every worker that takes it) or its attempt budget is spent. Returns the failed steps' ids.
 
@@ -429,10 +429,13 @@ def recover_lost(
             step.due_at = None
             failed.append(step.id)
         else:
+            # Steps that died together are run again apart, a little spread out: a poison step
+            # then dies alone, and its bystanders are not next to it the moment it strikes.
+            again = now + timedelta(seconds=random.uniform(0, policy.redrive_after))  # noqa: S311
             step.state = StepState.RETRYING
-            step.next_attempt_at = now
+            step.next_attempt_at = again
             step.enqueued_at = None
-            step.due_at = now
+            step.due_at = again
     return failed
 
 
@@ -818,15 +821,9 @@ def take_due(
         and r.lease_expires_at < now
     ]
     if expired:
-        failed = set(recover_lost(session, now=now, policy=policy, step_ids=expired))
-        session.flush()
-        due = [
-            replace(r, state=StepState.RETRYING, enqueued_at=None, next_attempt_at=now)
-            if r.id in expired and r.id not in failed
-            else r
-            for r in due
-            if r.id not in failed
-        ]
+        # Recovered steps are due again a little later (see recover_lost), or failed.
+        recover_lost(session, now=now, policy=policy, step_ids=expired)
+        due = [r for r in due if r.id not in expired]
     # State and due time are known from the rows; asking the database only for the rest keeps
     # the query on the primary key (given `state`, SQLite would scan the whole backlog).
     waiting = [
