@@ -84,11 +84,27 @@ class PermanentError(DeliveryError):
     kind = "permanent"
 
 
-class OutletGoneError(DeliveryError):
-    """The remote will take nothing more (HTTP 410 Gone): the outlet is disabled, its deliveries
-    held, and the operators told, until one of them resumes it."""
+class OutletHeldError(DeliveryError):
+    """The outlet cannot take anything until a person acts: its mode becomes `mode`, its
+    deliveries are held (not failed), and the operators are alerted; resuming it sends them on."""
+
+    kind = "held"
+    mode: ClassVar[str] = "paused"
+
+
+class OutletGoneError(OutletHeldError):
+    """The remote will take nothing more (HTTP 410 Gone): the outlet is disabled."""
 
     kind = "gone"
+    mode = "disabled"
+
+
+class OutletRefusedError(OutletHeldError):
+    """The remote refuses our credentials (a revoked bot token, a bot removed from its channel:
+    401/403): the outlet is paused until someone fixes them and resumes it."""
+
+    kind = "refused"
+    mode = "paused"
 
 
 class OutcomeUnknownError(DeliveryError):
@@ -99,6 +115,15 @@ class OutcomeUnknownError(DeliveryError):
 
 @runtime_checkable
 class Outlet(Protocol):
+    """An outlet type. Optional class attributes the runner reads when present:
+
+    - `Options`: the dataclass of its options (see pressroom_shared.outlet_options), documented
+      in the README;
+    - `can_flag_embargo` (bool): it may take embargoed stories at once, flagged;
+    - `messages_per_minute` (float | None, may be set per instance): the runner paces its
+      sends, holding steps unattempted in the database rather than a worker thread.
+    """
+
     type_name: ClassVar[str]  # == entry-point name == `type` in the outlets file
     requires: ClassVar[frozenset[str]]  # renditions it reads
 

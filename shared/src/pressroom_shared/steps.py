@@ -575,21 +575,37 @@ def cancel(session: Session, step: Step, *, now: datetime, reason: str) -> bool:
     return True
 
 
-def defer(session: Session, step: Step, *, now: datetime, until: datetime) -> bool:
-    """Put a claimed step back, unattempted, until `until` (an embargo still in force)."""
+def defer(
+    session: Session,
+    step: Step,
+    *,
+    now: datetime,
+    until: datetime,
+    why: tuple[str, str] | None = None,
+    resent_after: float | None = None,
+) -> bool:
+    """Put a claimed step back, unattempted, until `until` (an embargo still in force, an open
+    breaker, a paced outlet). `why` is (error_kind, last_error) to show while it waits;
+    `resent_after`: the caller sends its message with a countdown, so the sweeper looks at it
+    only that long after `until`."""
+    extra: dict[str, object] = {}
+    if why is not None:
+        extra = {"error_kind": why[0], "last_error": why[1]}
     result = session.execute(
         update(Step)
         .where(
             Step.id == step.id, Step.state == StepState.IN_PROGRESS, Step.attempts == step.attempts
         )
         .values(
-            state=StepState.PENDING,
+            # A step that had failed before keeps waiting as a retry.
+            state=StepState.RETRYING if step.attempts > 1 else StepState.PENDING,
             attempts=Step.attempts - 1,
             next_attempt_at=until,
-            enqueued_at=None,
-            due_at=until,
+            enqueued_at=None if resent_after is None else now,
+            due_at=until if resent_after is None else until + timedelta(seconds=resent_after),
             lease_expires_at=None,
             updated_at=now,
+            **extra,
         )
         .execution_options(synchronize_session=False)
     )
@@ -672,9 +688,12 @@ def fail(
     return decision
 
 
-def hold_for_outlet(session: Session, step: Step, *, now: datetime, error: str) -> bool:
-    """The outlet was disabled by this attempt (410): the step waits, unfailed, for a resume."""
-    if not _finish_attempt(session, step, now=now, outcome="gone", error=error):
+def hold_for_outlet(
+    session: Session, step: Step, *, now: datetime, error: str, kind: str = "gone"
+) -> bool:
+    """The outlet was disabled or paused by this attempt (410, refused credentials): the step
+    waits, unfailed, for a resume."""
+    if not _finish_attempt(session, step, now=now, outcome=kind, error=error):
         return False
     session.execute(
         update(Step)
@@ -682,7 +701,7 @@ def hold_for_outlet(session: Session, step: Step, *, now: datetime, error: str) 
         .values(
             state=StepState.RETRYING,
             last_error=error,
-            error_kind="gone",
+            error_kind=kind,
             lease_expires_at=None,
             next_attempt_at=None,
             enqueued_at=None,

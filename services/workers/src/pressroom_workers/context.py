@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -31,6 +31,7 @@ class WorkerContext:
     render_context: RenderContext
 
     policy: StepPolicy
+    outlet_configs: dict[str, OutletConfig] = field(default_factory=dict)
 
 
 def build_outlets(configs: list[OutletConfig], settings: Settings) -> dict[str, Outlet]:
@@ -42,6 +43,11 @@ def build_outlets(configs: list[OutletConfig], settings: Settings) -> dict[str, 
             raise UnknownOutletTypeError(
                 f"outlet {config.name!r}: unknown type {config.type!r} "
                 f"(known: {', '.join(sorted(types))})"
+            )
+        if config.embargo == "flag" and not getattr(factory, "can_flag_embargo", False):
+            raise UnknownOutletTypeError(
+                f'outlet {config.name!r}: a {config.type} outlet cannot take embargo = "flag" '
+                "(it would publish embargoed stories); only webhooks can"
             )
         outlets[config.name] = factory(config, settings)
     return outlets
