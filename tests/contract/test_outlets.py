@@ -30,6 +30,7 @@ from pressroom_shared.plugins import (
 )
 from tests.support.articles import killed, make_article, next_version
 from tests.support.bot_api import BotApi
+from tests.support.smtp_server import SmtpServer
 from tests.support.webhook_receiver import WebhookReceiver
 
 OUTLET_TYPES = load_outlet_types()
@@ -68,11 +69,27 @@ def telegram_target(tmp_path: Path) -> Iterator[tuple[OutletConfig, Settings]]:
         yield OutletConfig(name="channel", type="telegram", options=options), migrated(tmp_path)
 
 
+@contextlib.contextmanager
+def email_target(tmp_path: Path) -> Iterator[tuple[OutletConfig, Settings]]:
+    with SmtpServer(tmp_path) as smtp:
+        options = {
+            "host": "127.0.0.1",
+            "port": smtp.port,
+            "ca_file": smtp.ca_file,
+            "username": smtp.username,
+            "password": smtp.password,
+            "sender": "news@pressroom.example",
+            "recipients": ["a@example.org", "b@example.org"],
+        }
+        yield OutletConfig(name="letters", type="email", options=options), migrated(tmp_path)
+
+
 Target = OutletConfig | tuple[OutletConfig, Settings]
 TARGETS: dict[str, Callable[[Path], contextlib.AbstractContextManager[Target]]] = {
     "static_site": static_site_target,
     "webhook": webhook_target,
     "telegram": telegram_target,
+    "email": email_target,
 }
 
 
@@ -99,7 +116,7 @@ def delivery_for(outlet: Outlet, article: Article, event: Event, attempt: int = 
 
 
 def test_expected_outlet_types_are_registered() -> None:
-    assert {"static_site", "webhook"} <= OUTLET_TYPES.keys()
+    assert {"static_site", "webhook", "telegram", "email"} <= OUTLET_TYPES.keys()
 
 
 def test_outlet_satisfies_protocol(outlet: Outlet) -> None:

@@ -107,6 +107,14 @@ class OutletRefusedError(OutletHeldError):
     mode = "paused"
 
 
+class MoreToSendError(DeliveryError):
+    """Progress was made within this attempt's deadline and more remains (a newsletter to many
+    recipients): run the step again at once, without counting an attempt. Raise it only after
+    progress, or the step would loop."""
+
+    kind = "continue"
+
+
 class OutcomeUnknownError(DeliveryError):
     """The request may or may not have taken effect, and the outlet cannot dedupe a resend."""
 

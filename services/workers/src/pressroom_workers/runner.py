@@ -23,6 +23,7 @@ from pressroom_shared.operations import set_outlet_mode
 from pressroom_shared.outlets_config import OutletConfig
 from pressroom_shared.plugins import (
     DeliveryError,
+    MoreToSendError,
     OutletHeldError,
     PermanentError,
     Receipt,
@@ -137,6 +138,10 @@ def _attempt(ctx: WorkerContext, app: Celery, step: Step) -> Outcome:
         return _wait(ctx, app, step, waiting.wait)
     except OutletHeldError as exc:
         return _outlet_held(ctx, step, exc)
+    except MoreToSendError as exc:
+        with transaction(ctx.sessions) as session:
+            _record(ctx, session, step, ok=True)
+        return _wait(ctx, app, step, breaker.Wait(0.0, exc.kind, str(exc)))
     except DeliveryError as exc:
         return _failed(ctx, app, step, exc.kind, str(exc), getattr(exc, "retry_after", None))
     except SoftTimeLimitExceeded:
