@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -191,6 +191,7 @@ def plan_version(
     now: datetime,
     policy: StepPolicy,
     hold_until: datetime | None = None,
+    unheld: Collection[str] = (),
 ) -> list[StepRef]:
     """Record all work for a new version in the caller's transaction; returns what to send now.
 
@@ -198,6 +199,7 @@ def plan_version(
     story gets `published`, even for a later version). Only the render step is sent at once:
     index and delivery steps wait for it, and the render task sends them when it is done.
     An embargo (`hold_until`) holds index and deliveries until then; the sweeper releases them.
+    Deliveries to the `unheld` outlets (`embargo = "flag"`) go with the render, flagged.
     """
     render = new_step(
         article_id=article_id, version=version, stage=Stage.RENDER, event=event, lane=lane
@@ -219,6 +221,8 @@ def plan_version(
     ]
     if hold_until is not None and hold_until > now:
         for step in held:
+            if step.stage == Stage.DELIVER and step.outlet in unheld:
+                continue
             step.next_attempt_at = hold_until
             step.due_at = hold_until
     session.add_all([render, *held])

@@ -138,7 +138,7 @@ class Articles(MethodView):
                     session,
                     submission.content,
                     submission.warnings,
-                    _outlet_names(ctx),
+                    list(ctx.outlets),
                     now=now,
                     submitted_by=g.api_key_id,
                     pubstatus=submission.pubstatus,
@@ -202,7 +202,7 @@ class ArticleResource(MethodView):
                     article,
                     submission.content,
                     submission.warnings,
-                    _outlet_names(ctx),
+                    list(ctx.outlets),
                     now=now,
                     submitted_by=g.api_key_id,
                     pubstatus=submission.pubstatus,
@@ -319,10 +319,6 @@ def _parse(ctx: IntakeContext, raw: bytes, *, allow_correction: bool) -> Submiss
             errors={"correction_note": ["Only allowed on PUT /v1/articles/{id}."]},
         )
     return submission
-
-
-def _outlet_names(ctx: IntakeContext) -> list[str]:
-    return [outlet.name for outlet in ctx.outlets]
 
 
 def _found(session: Session, article_id: Any) -> tuple[Article, ArticleVersion]:
