@@ -17,8 +17,10 @@ from typing import Any
 
 import pytest
 from celery import Celery
+from click.testing import CliRunner
 from flask.testing import FlaskClient
 
+from pressroom_cli.main import cli
 from pressroom_shared.config import Settings
 from pressroom_shared.db import make_engine, make_sessionmaker
 from pressroom_shared.migrate import upgrade
@@ -308,6 +310,18 @@ def test_an_open_breaker_holds_its_outlet_without_attempts_and_delays_no_other(
     waiting = [d for d in recent["deliveries"] if d["attempts"] == 0 and d["state"] != "delivered"]
     assert len(waiting) >= 5
     assert all(d["error_kind"] in ("breaker", None) for d in waiting)
+    # Operators see it.
+    shown = CliRunner().invoke(
+        cli, ["outlets", "--json"], env=settings.to_env(), catch_exceptions=False
+    )
+    assert shown.exit_code == 0, shown.output
+    breakers = {row["name"]: row["breaker"] for row in json.loads(shown.output)}
+    assert breakers == {
+        "site": "closed",
+        "partner": "open",
+        "channel": "closed",
+        "letters": "closed",
+    }
     # The site's latency with the partner down behind an open breaker, against a healthy one.
     assert max(during) < max(statistics.median(healthy) * 3, 1.5), (healthy, during)
 

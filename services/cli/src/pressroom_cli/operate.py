@@ -217,6 +217,11 @@ def outlets(ctx: click.Context, as_json: bool) -> None:
                 "mode": mode.mode if mode else OutletMode.ACTIVE,
                 "reason": mode.reason if mode else None,
                 "changed_by": mode.changed_by if mode else None,
+                # closed | open (its deliveries wait, unattempted) | half_open (one probe out)
+                "breaker": mode.breaker if mode else "closed",
+                "breaker_until": mode.breaker_until.isoformat()
+                if mode and mode.breaker_until
+                else None,
                 "deliveries": {s: counts.get((name, s), 0) for s in DELIVERY_STATES},
             }
         )
@@ -226,10 +231,16 @@ def outlets(ctx: click.Context, as_json: bool) -> None:
     states = ["delivered", "pending", "retrying", "failed", "unknown"]
     _table(
         [
-            (r["name"], r["mode"], *(r["deliveries"][s] for s in states), r["reason"] or "")
+            (
+                r["name"],
+                r["mode"],
+                r["breaker"],
+                *(r["deliveries"][s] for s in states),
+                r["reason"] or "",
+            )
             for r in rows
         ],
-        ["outlet", "mode", *states, "reason"],
+        ["outlet", "mode", "breaker", *states, "reason"],
     )
 
 
