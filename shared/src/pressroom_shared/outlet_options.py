@@ -102,9 +102,22 @@ def documentation(cls: type[Any]) -> list[tuple[str, str, str]]:
             default = "required" if spec.default is REQUIRED else ""
         else:
             key = spec.name
-            default = "required" if spec.default is REQUIRED else repr(spec.default)
+            default = "required" if spec.default is REQUIRED else _toml(spec.default)
         rows.append((key, default, spec.metadata["doc"]))
     return rows
+
+
+def _toml(value: Any) -> str:
+    """A default as it would be written in the outlets file ("" when there is none)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, tuple | list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _is_secret(spec: dataclasses.Field[Any]) -> bool:
