@@ -58,6 +58,8 @@ def settings(
     api: BotApi,
     smtp: SmtpServer,
 ) -> Settings:
+    readers = tmp_path / "readers.txt"
+    readers.write_text("\n".join(READERS) + "\n", encoding="utf-8")
     outlets = tmp_path / "outlets.toml"
     outlets.write_text(
         textwrap.dedent(f"""
@@ -92,7 +94,7 @@ def settings(
         username = "{smtp.username}"
         password_env = "PRESSROOM_SECRET_SMTP"
         sender = "Пресс-центр <news@pressroom.example>"
-        recipients = {json.dumps(READERS)}
+        recipients_file = "{readers}"
         [outlets.letters.routing]
         rubrics = ["Политика"]
         exclude_tags = ["реклама"]
@@ -330,3 +332,19 @@ def new_operator(settings: Settings) -> str:
     from tests.conftest import new_token
 
     return new_token(settings, "read,operate", name="operator")
+
+
+def test_a_newsletter_longer_than_one_run_carries_on_without_spending_attempts(
+    client: FlaskClient, token: str, tmp_path: Path, smtp: SmtpServer, thread_worker: Celery
+) -> None:
+    many = [f"reader{n:02d}@example.org" for n in range(30)]
+    # Read when the send starts: the list as it is now.
+    (tmp_path / "readers.txt").write_text("\n".join(many) + "\n", encoding="utf-8")
+    smtp.data_delay = 0.2  # 6 s in all, past the 4 s deadline of one run
+    article_id = post(client, token)
+    wait_until(lambda: settled(client, token, article_id, 1), 30, "the newsletter")
+    letters = deliveries(client, token, article_id)["letters"]
+    assert letters["attempts"] == 1
+    assert letters["receipt"]["sent"] == 30
+    assert Counter(smtp.recipients()) == dict.fromkeys(many, 1)
+    assert len(smtp.logins) >= 2  # one batch of 50, handed over to a second run midway

@@ -12,6 +12,7 @@ STARTTLS is required before MAIL and before AUTH, so a client that never upgrade
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import socket
@@ -65,6 +66,7 @@ class SmtpServer:
         self.logins: list[str] = []
         self._lock = threading.Lock()
         self._hold_after: int | None = None
+        self.data_delay = 0.0  # seconds each DATA takes (a slow server)
         self.held = threading.Event()  # set when a DATA is being held
         self.release = threading.Event()
         self._controller = Controller(
@@ -139,6 +141,8 @@ class _Handler:
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         box = self.server
+        if box.data_delay:
+            await asyncio.sleep(box.data_delay)
         if box._hold_after is not None and len(box.received) >= box._hold_after:
             box.held.set()
             # Blocks this server's loop on purpose: the client waits for the answer forever.

@@ -22,6 +22,7 @@ from pressroom_shared.outlet_options import OptionsError
 from pressroom_shared.outlets_config import OutletConfig
 from pressroom_shared.plugins import (
     Delivery,
+    MoreToSendError,
     OutletRefusedError,
     RenderContext,
 )
@@ -244,3 +245,23 @@ def test_a_worker_killed_mid_newsletter_resumes_and_mails_nobody_twice(
         delivery(make_article(), Event.PUBLISHED).id, "issue"
     )
     assert [s.recipient for s in sends if s.state == "unknown"] == [READERS[4]]
+
+
+def test_a_long_send_hands_over_after_the_deadline_and_resumes(
+    smtp: SmtpServer, db_settings: Settings
+) -> None:
+    settings = db_settings.replace(delivery_deadline_seconds=0.2)
+    smtp.data_delay = 0.1
+    outlet = outlet_for(smtp, settings, batch_size=2)
+    d = delivery(make_article(), Event.PUBLISHED)
+    runs = 0
+    while True:
+        runs += 1
+        try:
+            receipt = outlet.deliver(d)
+            break
+        except MoreToSendError:
+            assert runs < 10
+    assert runs > 1
+    assert receipt.data["sent"] == len(READERS)
+    assert Counter(smtp.recipients()) == dict.fromkeys(READERS, 1)

@@ -176,11 +176,14 @@ class EmailOutlet:
         started = time.monotonic()
         sent_now = 0
         for first in range(0, len(pending), self.options.batch_size):
-            if sent_now and time.monotonic() - started > self.deadline:
-                raise MoreToSendError(f"{sent_now} mailed in this run; {len(pending)} left")
             batch = pending[first : first + self.options.batch_size]
             with self._connection() as smtp:
                 for recipient in batch:
+                    # The lease outlives one deadline: hand over to a fresh run (and lease)
+                    # rather than overstay it.
+                    if sent_now and time.monotonic() - started > self.deadline:
+                        left = len(pending) - sent_now
+                        raise MoreToSendError(f"{sent_now} mailed in this run; {left} left")
                     self._send_one(smtp, delivery, kind, recipient)
                     sent_now += 1
 
