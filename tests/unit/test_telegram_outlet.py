@@ -267,3 +267,27 @@ def test_options_are_checked(db_settings: Settings) -> None:
             OutletConfig("t", "telegram", {"token": "1:x", "api_base": "ftp://x"}), db_settings
         )
     assert "api_base: must be an http(s) URL" in str(info.value)
+
+
+def test_subheadings_are_bold_and_never_end_a_cut_post() -> None:
+    article = make_article()
+    text = compose(article, "https://news.example/a.html")
+    assert "\n\n<b>Ход обмена по стамбульским договорённостям</b>\n\n" in text
+    long_section = "Очень длинный абзац. " * 400
+    cut = compose(
+        make_article(
+            body_html="<p>Начало.</p><h2>Раздел</h2><p>x</p>",
+            body_text=f"Начало.\n\nРаздел\n\n{long_section}",
+        ),
+        "https://news.example/a.html",
+    )
+    assert "<b>Раздел</b>" in cut  # the section's first sentences follow it
+    only_heading_fits = compose(
+        make_article(
+            body_html="<p>a</p><h2>Раздел</h2>",
+            body_text="Начало.\n\nРаздел\n\n" + "слово" * 2000,
+        ),
+        "https://news.example/a.html",
+    )
+    assert "Раздел" not in only_heading_fits
+    assert telegram_html_problems(only_heading_fits) == []

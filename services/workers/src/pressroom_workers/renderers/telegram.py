@@ -6,14 +6,15 @@ p, headings, lists or br: line breaks are newlines). Text is escaped as the Bot 
 included, stays within 4096 UTF-16 code units, Telegram's limit (counted in UTF-16, so an emoji
 is two): the limit applies to the text after parsing, so counting the markup is safe.
 
-Layout: the headline in bold, the story's paragraphs while they fit (a long one cut at a
-sentence end), a correction note in italics, then a link to the article on the site: "Читать
-полностью →" when the story was cut, "На сайте →" when it fits whole. A killed story becomes a
-retraction notice that repeats nothing of it.
+Layout: the headline in bold, the story's paragraphs (subheadings in bold) while they fit (a
+long one cut at a sentence end), a correction note in italics, then a link to the article on
+the site: "Читать полностью →" when the story was cut, "На сайте →" when it fits whole. A
+killed story becomes a retraction notice that repeats nothing of it.
 """
 
 from __future__ import annotations
 
+import html
 import re
 from typing import ClassVar
 
@@ -23,6 +24,8 @@ from pressroom_shared.plugins import RenderContext, Rendition
 LIMIT = 4096
 _BLANK_LINE = re.compile(r"\n\s*\n")
 _SENTENCE_END = re.compile(r"(?<=[.!?…])[»\"')\]]*\s+")
+_HEADING = re.compile(r"<h[2-4][^>]*>(.*?)</h[2-4]>", re.DOTALL)
+_TAG = re.compile(r"<[^>]+>")
 
 LABELS = {
     "ru": {
@@ -60,6 +63,14 @@ def escape_attribute(text: str) -> str:
 
 def link(url: str, label: str) -> str:
     return f'<a href="{escape_attribute(url)}">{escape(label)}</a>'
+
+
+def _headings(body_html: str) -> set[str]:
+    """The body's subheadings as plain text; body_text has them as paragraphs of their own."""
+    return {
+        " ".join(html.unescape(_TAG.sub("", match)).split())
+        for match in _HEADING.findall(body_html)
+    }
 
 
 def _paragraphs(body_text: str) -> list[str]:
@@ -110,9 +121,12 @@ def compose(article: Article, url: str) -> str:
     body: list[str] = []
     used = 0
     cut = False
+    headings = _headings(content.body_html)
     for paragraph in _paragraphs(content.body_text):
         sep = 2 if body else 0
         escaped = escape(paragraph)
+        if paragraph in headings:
+            escaped = f"<b>{escaped}</b>"
         if used + sep + utf16_len(escaped) <= budget:
             body.append(escaped)
             used += sep + utf16_len(escaped)
@@ -123,6 +137,8 @@ def compose(article: Article, url: str) -> str:
         )
         if part:
             body.append(part)
+        elif body and body[-1].startswith("<b>"):
+            body.pop()  # a subheading with nothing of its section after it
         break
     if not cut:
         tail = "\n\n".join(x for x in (note, link(url, text["site"])) if x)
