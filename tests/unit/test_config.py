@@ -118,3 +118,16 @@ def test_secret_options_come_from_named_secret_variables() -> None:
         parse_options(Opts, "tg", {"token_env": "PRESSROOM_SECRET_NOPE"}, settings)
     with pytest.raises(OptionsError, match="not both"):
         parse_options(Opts, "tg", {"token": "x", "token_env": "PRESSROOM_SECRET_TG"}, settings)
+
+
+def test_only_webhooks_may_take_embargoed_stories_flagged(tmp_path: Path) -> None:
+    from pressroom_shared.outlets_config import OutletConfigError, parse_outlets
+    from pressroom_shared.plugins import build_outlet, load_outlet_types
+
+    (config,) = parse_outlets(
+        f'[outlets.site]\ntype = "static_site"\npath = "{tmp_path}"\nembargo = "flag"\n'
+    )
+    with pytest.raises(OutletConfigError, match="only webhooks"):
+        build_outlet(load_outlet_types(), config, Settings())
+    with pytest.raises(OutletConfigError, match="unknown type 'fax'"):
+        build_outlet(load_outlet_types(), config.__class__("x", "fax"), Settings())

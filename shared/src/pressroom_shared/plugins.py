@@ -14,7 +14,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from pressroom_shared.article import Article, Event
 from pressroom_shared.config import Settings
-from pressroom_shared.outlets_config import OutletConfig
+from pressroom_shared.outlets_config import OutletConfig, OutletConfigError
 
 RENDERER_GROUP = "pressroom.renderers"
 OUTLET_GROUP = "pressroom.outlets"
@@ -148,3 +148,22 @@ def load_renderers() -> dict[str, type[Renderer]]:
 
 def load_outlet_types() -> dict[str, OutletFactory]:
     return {ep.name: ep.load() for ep in importlib.metadata.entry_points(group=OUTLET_GROUP)}
+
+
+def build_outlet(
+    types: Mapping[str, OutletFactory], config: OutletConfig, settings: Settings
+) -> Outlet:
+    """The outlet `config` describes, as every worker builds it; ValueError (OptionsError,
+    OutletConfigError) naming the outlet when it cannot be."""
+    factory = types.get(config.type)
+    if factory is None:
+        raise OutletConfigError(
+            f"outlet {config.name!r}: unknown type {config.type!r} "
+            f"(known: {', '.join(sorted(types))})"
+        )
+    if config.embargo == "flag" and not getattr(factory, "can_flag_embargo", False):
+        raise OutletConfigError(
+            f'outlet {config.name!r}: a {config.type} outlet cannot take embargo = "flag" '
+            "(it would publish embargoed stories); only webhooks can"
+        )
+    return factory(config, settings)

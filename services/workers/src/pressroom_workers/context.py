@@ -7,11 +7,12 @@ from dataclasses import dataclass, field
 from sqlalchemy.orm import Session, sessionmaker
 
 from pressroom_shared.config import Settings
-from pressroom_shared.outlets_config import OutletConfig
+from pressroom_shared.outlets_config import OutletConfig, OutletConfigError
 from pressroom_shared.plugins import (
     Outlet,
     RenderContext,
     Renderer,
+    build_outlet,
     load_outlet_types,
     load_renderers,
 )
@@ -38,18 +39,10 @@ def build_outlets(configs: list[OutletConfig], settings: Settings) -> dict[str, 
     types = load_outlet_types()
     outlets = {}
     for config in configs:
-        factory = types.get(config.type)
-        if factory is None:
-            raise UnknownOutletTypeError(
-                f"outlet {config.name!r}: unknown type {config.type!r} "
-                f"(known: {', '.join(sorted(types))})"
-            )
-        if config.embargo == "flag" and not getattr(factory, "can_flag_embargo", False):
-            raise UnknownOutletTypeError(
-                f'outlet {config.name!r}: a {config.type} outlet cannot take embargo = "flag" '
-                "(it would publish embargoed stories); only webhooks can"
-            )
-        outlets[config.name] = factory(config, settings)
+        try:
+            outlets[config.name] = build_outlet(types, config, settings)
+        except OutletConfigError as exc:
+            raise UnknownOutletTypeError(str(exc)) from None
     return outlets
 
 
