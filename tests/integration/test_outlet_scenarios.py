@@ -318,12 +318,7 @@ def test_an_open_breaker_holds_its_outlet_without_attempts_and_delays_no_other(
     )
     assert shown.exit_code == 0, shown.output
     breakers = {row["name"]: row["breaker"] for row in json.loads(shown.output)}
-    assert breakers == {
-        "site": "closed",
-        "partner": "open",
-        "channel": "closed",
-        "letters": "closed",
-    }
+    assert breakers == {"site": "off", "partner": "open", "channel": "off", "letters": "off"}
     # The site's latency with the partner down behind an open breaker, against a healthy one.
     assert max(during) < max(statistics.median(healthy) * 3, 1.5), (healthy, during)
 

@@ -74,10 +74,11 @@ def admit(
 ) -> Wait | None:
     """None: send now (a pacing token is taken; in half-open, this send is the probe).
     Otherwise how long to wait, unattempted."""
-    if per_minute is None and quiet(session, outlet):
+    if per_minute is None and (not policy.enabled or quiet(session, outlet)):
         return None  # the common case, read without a lock or a write
     row = _row(session, outlet, now)
-    if row.breaker in (OPEN, HALF_OPEN) and row.breaker_until and row.breaker_until > now:
+    breaking = policy.enabled and row.breaker in (OPEN, HALF_OPEN)
+    if breaking and row.breaker_until and row.breaker_until > now:
         wait = (row.breaker_until - now).total_seconds()
         what = "open" if row.breaker == OPEN else "half-open, a probe is in flight"
         return Wait(wait, HELD_BY_BREAKER, f"breaker {what}: waiting {wait:.0f} s")
@@ -92,7 +93,7 @@ def admit(
             wait = (1.0 - tokens) / rate
             return Wait(wait, HELD_BY_PACING, f"paced at {per_minute:g}/min: waiting {wait:.1f} s")
         row.tokens, row.tokens_at = tokens - 1.0, now
-    if row.breaker in (OPEN, HALF_OPEN):
+    if breaking:
         # The cool-down is over (or the last probe's worker was lost): this send is the probe.
         row.breaker = HALF_OPEN
         row.breaker_until = now + timedelta(seconds=probe_lease)
@@ -106,7 +107,7 @@ def record(session: Session, outlet: str, *, now: datetime, ok: bool, policy: Br
 
     Returns how many held steps a closing breaker made due again.
     """
-    if ok and quiet(session, outlet):
+    if not policy.enabled or (ok and quiet(session, outlet)):
         return 0
     row = _row(session, outlet, now)
     if ok:

@@ -83,16 +83,33 @@ def _language_in(language: str, rule: str) -> bool:
     return language == rule or language.startswith(rule + "-")
 
 
+def _not_negative(value: Any) -> str | None:
+    return None if value >= 0 else f"must be 0 or more, got {value!r}"
+
+
 @dataclass(frozen=True)
 class BreakerPolicy:
-    """The outlet's circuit breaker (`[outlets.NAME.breaker]`)."""
+    """The outlet's circuit breaker (`[outlets.NAME.breaker]`); off unless `failures` is set.
 
-    failures: int = option(5, "Consecutive failed attempts that open the breaker.", check=positive)
+    Off by default because it changes what a long outage means: deliveries held by an open
+    breaker spend no attempts, so they wait for the outlet to recover, as a paused outlet's do,
+    instead of failing when the retry schedule runs out.
+    """
+
+    failures: int = option(
+        0,
+        "Consecutive failed attempts that open the breaker (0: no breaker).",
+        check=_not_negative,
+    )
     cooldown: float = option(
         60.0,
         "Seconds an open breaker holds the outlet's deliveries (unattempted) before one probe.",
         check=positive,
     )
+
+    @property
+    def enabled(self) -> bool:
+        return self.failures > 0
 
 
 EmbargoMode = Literal["hold", "flag"]

@@ -197,7 +197,9 @@ def outlets(ctx: click.Context, as_json: bool) -> None:
     if ctx.invoked_subcommand is not None:
         return
     settings: Settings = ctx.obj
-    names = [o.name for o in load_outlets(settings)]
+    configs = load_outlets(settings)
+    names = [o.name for o in configs]
+    breakers = {o.name: o.breaker.enabled for o in configs}
     with _sessions(settings)() as session:
         modes = outlet_modes(session)
         counts: dict[tuple[str, str], int] = {
@@ -217,8 +219,8 @@ def outlets(ctx: click.Context, as_json: bool) -> None:
                 "mode": mode.mode if mode else OutletMode.ACTIVE,
                 "reason": mode.reason if mode else None,
                 "changed_by": mode.changed_by if mode else None,
-                # closed | open (its deliveries wait, unattempted) | half_open (one probe out)
-                "breaker": mode.breaker if mode else "closed",
+                # off | closed | open (its deliveries wait, unattempted) | half_open (a probe)
+                "breaker": (mode.breaker if mode else "closed") if breakers[name] else "off",
                 "breaker_until": mode.breaker_until.isoformat()
                 if mode and mode.breaker_until
                 else None,

@@ -168,7 +168,9 @@ def _deliver(ctx: WorkerContext, step: Step) -> Receipt:
     per_minute = getattr(outlet, "messages_per_minute", None)
     with ctx.sessions() as session:
         # Most deliveries meet a closed breaker and no pace: a read, no write transaction.
-        gated = per_minute is not None or not breaker.quiet(session, step.outlet)
+        gated = per_minute is not None or (
+            config.breaker.enabled and not breaker.quiet(session, step.outlet)
+        )
     if gated:
         with transaction(ctx.sessions) as session:
             wait = breaker.admit(
