@@ -142,3 +142,34 @@ def test_a_closing_breaker_releases_the_steps_it_held(sessions: sessionmaker[Ses
         assert released is not None
         assert released.next_attempt_at == now
         assert released.due_at == now
+
+
+def test_retention_purges_settled_send_records_only(sessions: sessionmaker[Session]) -> None:
+    from pressroom_shared.models import OutletSend
+    from pressroom_shared.retention import purge_finished
+
+    old, fresh = utcnow() - timedelta(days=40), utcnow()
+    with transaction(sessions) as session:
+        for n, (state, when) in enumerate(
+            [("sent", old), ("unknown", old), ("pending", old), ("sending", old), ("sent", fresh)]
+        ):
+            session.add(
+                OutletSend(
+                    outlet="letters",
+                    delivery_id="dlv_x",
+                    article_id="a",
+                    version=1,
+                    kind="issue",
+                    recipient=f"r{n}@example.org",
+                    state=state,
+                    attempt=1,
+                    data={},
+                    created_at=when,
+                    updated_at=when,
+                )
+            )
+    with transaction(sessions) as session:
+        assert purge_finished(session, now=utcnow(), retention_days=30).sends == 2
+    with sessions() as session:
+        left = {r.state for r in session.query(OutletSend).all()}
+        assert left == {"pending", "sending", "sent"}

@@ -26,6 +26,7 @@ from pressroom_shared.models import OutletSend
 from pressroom_shared.timeutil import utcnow
 
 PENDING, SENDING, SENT, FAILED, UNKNOWN = "pending", "sending", "sent", "failed", "unknown"
+SETTLED = (SENT, FAILED, UNKNOWN)
 
 _factories: dict[str, sessionmaker[Session]] = {}
 _lock = threading.Lock()
