@@ -277,16 +277,23 @@ def reschedule_held(
     until: datetime | None,
     now: datetime,
     policy: StepPolicy,
+    unheld: Collection[str] = (),
 ) -> list[StepRef]:
-    """An embargo changed or was lifted: move the held steps; returns those due now."""
-    steps = session.scalars(
-        select(Step).where(
-            Step.article_id == article_id,
-            Step.version == version,
-            Step.stage != Stage.RENDER,
-            Step.state.in_(WAITING),
-        )
-    ).all()
+    """An embargo changed or was lifted: move the held steps; returns those due now.
+
+    Deliveries to `unheld` outlets (`embargo = "flag"`) were never held and are left alone."""
+    steps = [
+        step
+        for step in session.scalars(
+            select(Step).where(
+                Step.article_id == article_id,
+                Step.version == version,
+                Step.stage != Stage.RENDER,
+                Step.state.in_(WAITING),
+            )
+        ).all()
+        if not (step.stage == Stage.DELIVER and step.outlet in unheld)
+    ]
     due = until is None or until <= now
     for step in steps:
         step.next_attempt_at = None if due else until

@@ -231,6 +231,7 @@ def change_embargo(
     session: Session,
     article: Article,
     until: datetime | None,
+    outlets: Sequence[OutletConfig] = (),
     *,
     now: datetime,
     policy: StepPolicy,
@@ -245,7 +246,13 @@ def change_embargo(
     version.embargoed_until = until
     article.updated_at = now
     return version, reschedule_held(
-        session, article.id, version.version, until=until, now=now, policy=policy
+        session,
+        article.id,
+        version.version,
+        until=until,
+        now=now,
+        policy=policy,
+        unheld=_flagging(outlets),
     )
 
 

@@ -291,7 +291,9 @@ class ArticleEmbargo(MethodView):
         with transaction(ctx.sessions) as session:
             article, _ = _found(session, article_id)
             try:
-                version, refs = change_embargo(session, article, until, now=now, policy=ctx.policy)
+                version, refs = change_embargo(
+                    session, article, until, ctx.outlets, now=now, policy=ctx.policy
+                )
             except ConflictError as exc:
                 raise _conflict(exc) from exc
             view = describe_article(session, article, version)
