@@ -34,3 +34,23 @@ def test_routing_and_breaker_options_are_in_the_readme() -> None:
     for cls in (Routing, BreakerPolicy):
         for key, _, _ in documentation(cls):
             assert f"| `{key}` |" in OUTLETS
+
+
+def test_the_readme_outlets_file_builds_every_outlet() -> None:
+    import re
+
+    from pressroom_shared.config import Settings
+    from pressroom_shared.outlets_config import parse_outlets
+    from pressroom_shared.plugins import build_outlet
+
+    match = re.search(r"```toml\n(.*?)```", OUTLETS, re.DOTALL)
+    assert match is not None
+    secrets = {
+        "PRESSROOM_SECRET_PARTNER": "whsec_QUJDRA==",
+        "PRESSROOM_SECRET_TELEGRAM": "123:abc",
+        "PRESSROOM_SECRET_SMTP": "password",
+    }
+    outlets = parse_outlets(match.group(1))
+    for config in outlets:
+        build_outlet(load_outlet_types(), config, Settings(secrets=secrets))
+    assert {o.type for o in outlets} == set(load_outlet_types())
