@@ -173,3 +173,16 @@ def test_retention_purges_settled_send_records_only(sessions: sessionmaker[Sessi
     with sessions() as session:
         left = {r.state for r in session.query(OutletSend).all()}
         assert left == {"pending", "sending", "sent"}
+
+
+def test_a_retry_after_holds_every_paced_delivery_to_the_outlet(
+    sessions: sessionmaker[Session],
+) -> None:
+    t0 = utcnow()
+    assert admit(sessions, t0, per_minute=20) is None
+    with transaction(sessions) as session:
+        breaker.slow_down(session, "tg", now=t0, seconds=30, per_minute=20)
+    wait = admit(sessions, t0 + timedelta(seconds=10), per_minute=20)
+    assert wait is not None
+    assert wait.seconds == pytest.approx(20.0, abs=0.01)
+    assert admit(sessions, t0 + timedelta(seconds=30), per_minute=20) is None

@@ -343,3 +343,18 @@ def test_a_newsletter_longer_than_one_run_carries_on_without_spending_attempts(
     assert letters["receipt"]["sent"] == 30
     assert Counter(smtp.recipients()) == dict.fromkeys(many, 1)
     assert len(smtp.logins) >= 2  # one batch of 50, handed over to a second run midway
+
+
+def test_a_429_holds_every_post_to_the_channel_for_its_retry_after(
+    client: FlaskClient, token: str, api: BotApi, thread_worker: Celery
+) -> None:
+    api.script(BotReply.too_many(2))
+    first = post(client, token, headline="Первая")
+    api.wait_for(lambda a: len(a.calls) >= 1)
+    second = post(client, token, headline="Вторая")
+    for article_id in (first, second):
+        wait_until(lambda a=article_id: settled(client, token, a, 1), 20, "both posts")
+    calls = api.calls
+    assert [c.status for c in calls] == [429, 200, 200]  # nobody else ran into the 429
+    assert min(c.at for c in calls[1:]) - calls[0].at >= 1.8
+    assert deliveries(client, token, second)["channel"]["attempts"] == 1

@@ -88,7 +88,7 @@ def admit(
         tokens = capacity if row.tokens is None or row.tokens_at is None else row.tokens
         if row.tokens_at is not None:
             tokens = min(capacity, tokens + (now - row.tokens_at).total_seconds() * rate)
-        if tokens < 1.0:
+        if tokens < 1.0 - 1e-9:  # float rounding must not hold a send for nothing
             row.tokens, row.tokens_at = tokens, now
             wait = (1.0 - tokens) / rate
             return Wait(wait, HELD_BY_PACING, f"paced at {per_minute:g}/min: waiting {wait:.1f} s")
@@ -100,6 +100,19 @@ def admit(
         row.breaker_changed_at = now
         log.warning("outlet.breaker_probe", outlet=outlet)
     return None
+
+
+def slow_down(
+    session: Session, outlet: str, *, now: datetime, seconds: float, per_minute: float
+) -> None:
+    """The remote asked for a pause (a 429's retry_after): every delivery to the outlet waits
+    it out, not only the one that was told, so the others do not each spend an attempt on
+    their own 429."""
+    row = _row(session, outlet, now)
+    rate = per_minute / 60.0
+    tokens = 1.0 - seconds * rate  # `admit` finds a whole token again in `seconds`
+    if row.tokens is None or row.tokens_at is None or tokens < row.tokens:
+        row.tokens, row.tokens_at = tokens, now
 
 
 def record(session: Session, outlet: str, *, now: datetime, ok: bool, policy: BreakerPolicy) -> int:

@@ -253,6 +253,11 @@ def _failed(
         if decision is not None and step.stage == Stage.DELIVER:
             # The remote answered a permanent error: it is up, only this content was refused.
             _record(ctx, session, step, ok=kind == "permanent")
+            per_minute = getattr(ctx.outlets.get(step.outlet), "messages_per_minute", None)
+            if retry_after and per_minute:
+                breaker.slow_down(
+                    session, step.outlet, now=utcnow(), seconds=retry_after, per_minute=per_minute
+                )
     if decision is None:
         return Outcome("skipped", "lease lost to another worker")
     log.warning(
