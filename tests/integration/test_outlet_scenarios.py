@@ -313,9 +313,14 @@ def test_an_open_breaker_holds_its_outlet_without_attempts_and_delays_no_other(
     assert len(waiting) >= 5
     assert all(d["error_kind"] in ("breaker", None) for d in waiting)
     # Operators see it.
-    shown = CliRunner().invoke(
-        cli, ["outlets", "--json"], env=settings.to_env(), catch_exceptions=False
-    )
+    # Only what the command needs: the CLI configures logging for the whole process, and
+    # PRESSROOM_LOG_LEVEL=WARNING would silence the info lines later tests read.
+    env = {
+        "PRESSROOM_DATABASE_URL": settings.database_url,
+        "PRESSROOM_VAR_DIR": str(settings.var_dir),
+        "PRESSROOM_OUTLETS_FILE": str(settings.outlets_file),
+    }
+    shown = CliRunner().invoke(cli, ["outlets", "--json"], env=env, catch_exceptions=False)
     assert shown.exit_code == 0, shown.output
     breakers = {row["name"]: row["breaker"] for row in json.loads(shown.output)}
     assert breakers == {"site": "off", "partner": "open", "channel": "off", "letters": "off"}
