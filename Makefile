@@ -29,6 +29,9 @@ test: $(STAMP) ## Run the whole test suite (starts its own redis-server; Postgre
 test-unit: $(STAMP) ## Only the fast tests that need no services
 	$(BIN)/pytest tests/unit tests/contract
 
+test-chaos: $(STAMP) ## Only the chaos scenarios (faults injected while articles stream)
+	$(BIN)/pytest tests/chaos
+
 lint: $(STAMP) ## ruff check + format check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -54,4 +57,4 @@ queues: $(STAMP) ## Depth of every queue (needs PRESSROOM_REDIS_URL)
 clean: ## Remove the virtualenv and local state
 	rm -rf $(VENV) var
 
-.PHONY: help install run test test-unit lint fmt typecheck ci migrate config-docs queues clean
+.PHONY: help install run test test-unit test-chaos lint fmt typecheck ci migrate config-docs queues clean

@@ -34,8 +34,7 @@ import httpx
 from pressroom_cli.redis_server import EmbeddedRedis, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
-SAMPLE = ROOT.parent / "shared" / "samples" / "seed-article.txt"
-FALLBACK = ROOT / "tests" / "fixtures" / "ru-prisoner-exchange.txt"
+SAMPLE = ROOT / "tests" / "fixtures" / "seed-article.txt"
 PRESSROOM = str(Path(sys.executable).with_name("pressroom"))
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
@@ -108,7 +107,7 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    sample = (SAMPLE if SAMPLE.exists() else FALLBACK).read_bytes()
+    sample = SAMPLE.read_bytes()
     receiver = Receiver()
     work = Path(tempfile.mkdtemp(prefix="pressroom-bench-"))
     (work / "outlets.toml").write_text(

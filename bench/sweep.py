@@ -101,14 +101,15 @@ def time_sweeps(settings: Settings, repeats: int, head: datetime | None = None) 
     return timings
 
 
-def backlog_overdue(settings: Settings) -> None:
-    """The worst steady state: the whole backlog has waited past REDRIVE_AFTER in its queue."""
+def backlog_due_in(settings: Settings, seconds: float) -> None:
+    """Make the whole backlog due `seconds` from now (negative: overdue, the worst steady state,
+    when all of it has waited past REDRIVE_AFTER in its queue)."""
     engine = make_engine(settings)
     with engine.begin() as conn:
         conn.execute(
             update(Step)
             .where(Step.state == "pending")
-            .values(due_at=utcnow() - timedelta(seconds=1))
+            .values(due_at=utcnow() + timedelta(seconds=seconds))
         )
     engine.dispose()
 
@@ -131,8 +132,11 @@ def main() -> None:
             f"filled {args.finished} finished, {args.waiting} waiting, {args.lost} lost steps "
             f"in {time.monotonic() - started:.0f} s"
         )
+        time_sweeps(base, 1)  # re-sends the lost steps once
+        # Filling took a while: the backlog counts as just sent, as in a steady state.
+        backlog_due_in(base, 30)
         full = time_sweeps(base, args.repeats)
-        backlog_overdue(base)
+        backlog_due_in(base, -1)
         # The queues' oldest messages were sent long ago: the backlog is still in them.
         overdue = time_sweeps(base, args.repeats, head=utcnow() - timedelta(days=1))
     backend = "PostgreSQL" if args.database_url else "SQLite"

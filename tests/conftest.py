@@ -24,11 +24,11 @@ from pressroom_shared.contracts import all_queues
 from pressroom_shared.db import make_engine, make_sessionmaker, transaction
 from pressroom_shared.migrate import upgrade
 from pressroom_shared.outlets_config import load_outlets
+from tests.support.fixtures import SEED_ARTICLE
 from tests.support.services import postgres_available, postgres_database, redis_server
 from tests.support.webhook_receiver import WebhookReceiver
 
 REPO = Path(__file__).resolve().parents[1]
-SAMPLES = REPO / "samples"  # shipped with the repository, as the README uses them
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
@@ -198,5 +198,5 @@ def live_server(app: Flask) -> Iterator[str]:
 
 
 def sample_text() -> bytes:
-    """The seed article the README posts."""
-    return (SAMPLES / "seed-article.txt").read_bytes()
+    """The newsroom's sample article (vendored: the suite reads nothing beside the checkout)."""
+    return SEED_ARTICLE.read_bytes()

@@ -51,13 +51,14 @@ overflow-wrap:anywhere;box-shadow:0 1px 2px rgba(0,0,0,.15)}}
 
 def seed_article() -> Article:
     parsed = parse_plaintext((REPO / "samples/seed-article.txt").read_text(encoding="utf-8"))
+    assert parsed.body is not None
     return make_article(
-        headline=parsed.headline,
-        body_html=parsed.body_html,
-        body_text=parsed.body_text,
-        byline=parsed.byline,
-        rubric=parsed.rubric,
-        published_at=parsed.published_at,
+        headline=parsed.fields["headline"],
+        body_html=parsed.body.html,
+        body_text=parsed.body.text,
+        byline=parsed.fields.get("byline"),
+        rubric=parsed.fields.get("rubric"),
+        published_at=parsed.fields.get("published_at"),
     )
 
 

@@ -6,9 +6,9 @@ import json
 import re
 from datetime import UTC, datetime
 from html.parser import HTMLParser
-from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 
 from pressroom_shared.article import Article, PubStatus
@@ -17,12 +17,10 @@ from pressroom_workers.renderers.feed_entry import FeedEntryRenderer, summarize
 from pressroom_workers.renderers.ninjs import NinjsRenderer
 from pressroom_workers.renderers.web_page import WebPageRenderer
 from tests.support.articles import killed, make_article, make_english_article, next_version
+from tests.support.fixtures import ninjs_schema
 
 CONTEXT = RenderContext(site_url="https://news.example.ru/", publisher_name="Пресс-центр")
 RENDERERS = load_renderers()
-NINJS_SCHEMA = (
-    Path(__file__).resolve().parents[3] / "shared/reference/ninjs/schema/ninjs-schema_3.1.json"
-)
 XSS_HEADLINE = '</script><script>alert("h")</script><img src=x onerror=alert(1)> & «кавычки»'
 
 
@@ -279,10 +277,7 @@ def test_summary_is_cut_at_a_word_boundary() -> None:
 
 
 def ninjs_validator() -> Any:
-    if not NINJS_SCHEMA.exists():
-        pytest.skip(f"ninjs schema not found at {NINJS_SCHEMA}")
-    jsonschema = pytest.importorskip("jsonschema")
-    schema = json.loads(NINJS_SCHEMA.read_text(encoding="utf-8"))
+    schema = ninjs_schema("3.1")
     cls = jsonschema.validators.validator_for(schema)
     cls.check_schema(schema)
     return cls(schema, format_checker=cls.FORMAT_CHECKER)

@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from tests.conftest import FIXTURES, REPO, sample_text
+from tests.conftest import FIXTURES, sample_text
 from tests.integration.test_intake_api import assert_problem, auth
+from tests.support.fixtures import NINJS_REFERENCE
 
 pytestmark = pytest.mark.integration
 
-NINJS_EXAMPLES = REPO.parent / "shared" / "reference" / "ninjs"
 SAME = ("headline", "body_html", "body_text", "language", "byline", "rubric", "published_at")
 
 
@@ -137,22 +137,11 @@ def test_bytes_invalid_in_the_declared_charset_are_rejected(
     assert_problem(response, 400, "body")
 
 
-def test_ninjs_without_a_version_parameter_is_refused(client: FlaskClient, token: str) -> None:
-    response = client.post(
-        "/v1/articles",
-        data=json.dumps({"uri": "x", "headlines": [{"value": "h"}], "bodies": [{"value": "b"}]}),
-        headers=auth(token, **{"Content-Type": "application/vnd.iptc.ninjs+json"}),
-    )
-    assert_problem(response, 422, "version")
-
-
 @pytest.mark.parametrize("version", ["2.2", "3.1"])
 def test_iptc_text_examples_keep_their_fields(
     client: FlaskClient, token: str, version: str
 ) -> None:
-    folder = NINJS_EXAMPLES / f"examples-{version}"
-    if not folder.exists():
-        pytest.skip(f"IPTC's examples are not beside the checkout ({folder})")
+    folder = NINJS_REFERENCE / f"examples-{version}"
     accepted = 0
     for path in sorted(folder.glob("*.json")):
         document = json.loads(path.read_text(encoding="utf-8"))

@@ -300,7 +300,7 @@ class TestIdempotency:
             sessions,
             key.id,
             "slow-1",
-            idempotency.fingerprint("application/json", body),
+            idempotency.fingerprint("application/json", {}, body),
             now=utcnow(),
             ttl=60,
         )

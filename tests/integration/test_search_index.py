@@ -10,7 +10,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, create_engine, func, select, text
@@ -22,31 +21,9 @@ from pressroom_shared.db import make_engine, make_sessionmaker, transaction
 from pressroom_shared.migrate import upgrade
 from pressroom_shared.models import Article, SearchDocument
 from pressroom_shared.search import SearchHit, index_document, remove_document, search
+from tests.support.fixtures import SEED_ARTICLE
 
 POSTGRES_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-SEED_ARTICLE = (
-    Path(__file__).resolve().parents[2].parent / "shared" / "samples" / "seed-article.txt"
-)
-# Two paragraphs of the seed article, for checkouts without the shared samples folder.
-SEED_FALLBACK = (
-    "27 мая 2025 05:39, Виктория Любимова, Новости СВО и мобилизации, 👁 946\n"
-    "За последние дни тема обмена пленными между Россией, Украиной и Белоруссией вышла на "
-    "первый план международной повестки. Подробности телефонного разговора президента "
-    "Российской Федерации Владимира Путина и белорусского лидера Александра Лукашенко "
-    "раскрывают новые аспекты сотрудничества на фоне сложной геополитической обстановки. "
-    "Кроме двусторонних вопросов, собеседники уделили внимание итогам стамбульских "
-    "соглашений, в том числе последнего этапа обмена пленными по формату «1000 на 1000». "
-    "Российские военнослужащие, переданные в рамках договорённостей, получили медицинскую и "
-    "психологическую помощь в Белоруссии прежде чем вернуться в Россию. Этот шаг стал "
-    "неотъемлемой частью комплексных усилий по поддержанию стабильности в регионе и "
-    "укреплению доверия между союзными государствами.\n"
-    "25 мая Владимир Путин поблагодарил Александра Лукашенко за помощь в организации обмена "
-    "пленными и обсудил актуальные вопросы двусторонней белорусско-российской повестки и "
-    "международной обстановки. По данным телеграм-канала «Пул первого», разговор длился около"
-    " 15 минут. Лидеры обменялись оценками по вопросам энергетического сотрудничества, "
-    "совместных проектов в области сельского хозяйства и безопасности на границах."
-)
-
 SAMPLE = "a0000000-0000-4000-8000-000000000001"
 ENGLISH = "a0000000-0000-4000-8000-000000000002"
 YO = "a0000000-0000-4000-8000-000000000003"
@@ -63,7 +40,7 @@ ENGLISH_BODY = (
 
 
 def seed_body() -> str:
-    raw = SEED_ARTICLE.read_text(encoding="utf-8") if SEED_ARTICLE.exists() else SEED_FALLBACK
+    raw = SEED_ARTICLE.read_text(encoding="utf-8")
     return "\n".join(raw.splitlines()[1:])  # line 1 is "date, byline, rubric, views"
 
 

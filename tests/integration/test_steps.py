@@ -35,6 +35,7 @@ from pressroom_shared.steps import (
     new_step,
     outlets_reached,
     plan_version,
+    recover_lost,
     release_followers,
     successors,
     take_due,
@@ -267,6 +268,32 @@ def test_a_poison_step_that_kills_every_worker_ends_failed(
     with transaction(sessions) as session:
         later = now + timedelta(days=1)
         assert take_due(session, now=later, policy=short, queue_head=lambda _: None) == []
+
+
+def test_a_lost_worker_is_counted_against_the_step_it_took_up_last(
+    sessions: sessionmaker[Session],
+) -> None:
+    """A bystander running when the poison step killed their worker is run again, uncharged."""
+    now = utcnow()
+    ids = planned(sessions, now)
+    _rendered(sessions, ids, now)
+    short = replace(POLICY, lease_seconds=5)
+    with transaction(sessions) as session:
+        assert claim(session, ids["deliver:site"], now=now, policy=short, worker="w:1")
+    with transaction(sessions) as session:
+        later = now + timedelta(seconds=1)
+        assert claim(session, ids["deliver:partner"], now=later, policy=short, worker="w:1")
+    with transaction(sessions) as session:
+        recover_lost(session, now=now + timedelta(seconds=7), policy=short)
+    with sessions() as session:
+        bystander = session.get(Step, ids["deliver:site"])
+        poison = session.get(Step, ids["deliver:partner"])
+        assert bystander is not None
+        assert poison is not None
+        assert (bystander.state, bystander.lost_attempts) == (StepState.RETRYING, 0)
+        assert (poison.state, poison.lost_attempts) == (StepState.RETRYING, 1)
+        assert bystander.last_error is not None
+        assert "not counted" in bystander.last_error
 
 
 def _rendered(sessions: sessionmaker[Session], ids: dict[str, str], now: datetime) -> None:

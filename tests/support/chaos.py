@@ -131,6 +131,12 @@ class Intake:
         assert response.status_code == 202, response.text
         return int(response.json()["version"])
 
+    def deliveries(self, article_id: str) -> list[dict[str, Any]]:
+        """Every delivery of every version of the article (scope operate)."""
+        response = self.http.get("/v1/deliveries", params={"article": article_id, "limit": 1000})
+        assert response.status_code == 200, response.text
+        return list(response.json()["deliveries"])
+
     def retry_delivery(self, delivery_id: str) -> httpx.Response:
         return self.http.post(f"/v1/deliveries/{delivery_id}/retry")
 
@@ -336,7 +342,7 @@ def check_receiver(
         seen.setdefault(hit.article_id, ArticleAtPartner([], {})).hits.append(hit)
     for article_id, at in seen.items():
         assert article_id in known, f"the partner got an article nobody submitted: {article_id}"
-        story = _story(at.hits)
+        story = describe_hits(at.hits)
         for hit in at.hits:
             assert hit.version is not None
             assert hit.version in known[article_id].versions, f"unknown version\n{story}"
@@ -360,7 +366,7 @@ def check_receiver(
     return seen
 
 
-def _story(hits: Sequence[Hit]) -> str:
+def describe_hits(hits: Sequence[Hit]) -> str:
     """The requests of one article, for an assertion message."""
     if not hits:
         return "  (no requests)"
@@ -382,6 +388,7 @@ def check_database(
     receivers: Mapping[str, ChaosReceiver],
     *,
     expect: Mapping[str, str] | None = None,
+    operator: Intake | None = None,
 ) -> dict[str, dict[str, Any]]:
     """What the API says agrees with what the partners saw:
 
@@ -390,7 +397,10 @@ def check_database(
       request for the article), and each such delivery is `expect[outlet]` (default:
       delivered); a delivered one was accepted by that partner under its webhook-id;
     - every earlier version's delivery is finished: delivered or canceled, none left waiting,
-      and a delivered one was accepted by the partner.
+      and a delivered one was accepted by the partner;
+    - with an `operator` (scope operate, GET /v1/deliveries): every webhook-id a partner saw
+      is one of the article's deliveries to that outlet, for the version it carried, and every
+      delivery of any version the API calls delivered was accepted under its webhook-id.
     Returns each article's view (GET /v1/articles/{id}).
     """
     for receiver in receivers.values():
@@ -415,7 +425,7 @@ def check_database(
         for outlet, delivery in by_outlet.items():
             receiver = receivers[outlet]
             wanted = (expect or {}).get(outlet, DELIVERED)
-            story = _story(receiver.hits_for(article.id))
+            story = describe_hits(receiver.hits_for(article.id))
             assert delivery["state"] == wanted, (
                 f"{outlet}: {article.id} v{article.last} is {delivery['state']}, not {wanted}: "
                 f"{delivery}\n{story}"
@@ -439,7 +449,29 @@ def check_database(
                         f"{outlet}: v{version['version']} of {article.id} is delivered in the "
                         f"database but the partner never accepted it"
                     )
+        if operator is not None:
+            _check_delivery_ids(operator, article, receivers)
     return views
+
+
+def _check_delivery_ids(
+    operator: Intake, article: Streamed, receivers: Mapping[str, ChaosReceiver]
+) -> None:
+    deliveries = {webhook_id_of(d["id"]): d for d in operator.deliveries(article.id)}
+    for outlet, receiver in receivers.items():
+        story = describe_hits(receiver.hits_for(article.id))
+        for hit in receiver.hits_for(article.id):
+            delivery = deliveries.get(hit.webhook_id)
+            assert delivery is not None, f"{outlet}: {hit.webhook_id} is no delivery\n{story}"
+            assert (delivery["outlet"], delivery["version"]) == (outlet, hit.version), (
+                f"{outlet} got v{hit.version} under the id of {delivery}\n{story}"
+            )
+        accepted = {h.webhook_id for h in receiver.accepted_for(article.id)}
+        for webhook_id, delivery in deliveries.items():
+            if delivery["outlet"] == outlet and delivery["state"] == DELIVERED:
+                assert webhook_id in accepted, (
+                    f"{outlet} never accepted {delivery}, which the API calls delivered\n{story}"
+                )
 
 
 def unfinished(intake: Intake, articles: Sequence[Streamed]) -> list[str]:

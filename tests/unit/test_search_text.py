@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 
 import pytest
 
 from pressroom_shared import search
 from pressroom_shared.search import normalize, snippet, stem_words, words
-
-SEED_ARTICLE = (
-    Path(__file__).resolve().parents[2].parent / "shared" / "samples" / "seed-article.txt"
-)
+from tests.support.fixtures import SEED_ARTICLE
 
 
 def stems(text: str) -> list[str]:
@@ -205,8 +201,6 @@ def test_snippet_without_a_match_shows_the_opening() -> None:
 
 
 def test_snippet_of_seed_article_marks_other_word_forms() -> None:
-    if not SEED_ARTICLE.exists():
-        pytest.skip(f"no seed article at {SEED_ARTICLE}")
     body = "\n".join(SEED_ARTICLE.read_text(encoding="utf-8").splitlines()[1:])
     html = snippet(body, "пленный Белоруссией")
     assert "<mark>пленными</mark>" in html

@@ -44,8 +44,9 @@ HOSTILE = [
 
 def seed_article() -> Article:
     parsed = parse_plaintext((REPO / "samples/seed-article.txt").read_text(encoding="utf-8"))
+    assert parsed.body is not None
     return make_article(
-        headline=parsed.headline, body_html=parsed.body_html, body_text=parsed.body_text
+        headline=parsed.fields["headline"], body_html=parsed.body.html, body_text=parsed.body.text
     )
 
 

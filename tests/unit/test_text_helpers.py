@@ -1,4 +1,6 @@
-"""Unit and property tests for pressroom_intake.formats.text."""
+"""Unit and property tests for the intake's text helpers: decoding, sanitising, HTML and text,
+headlines and languages (pressroom_intake.formats.decoding, sanitize, html_text, headline,
+language)."""
 
 from __future__ import annotations
 
@@ -10,18 +12,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pressroom_intake.formats.text import (
-    FormatError,
-    check_control_characters,
-    decode_body,
-    derive_headline,
-    escape_text,
-    guess_language,
-    html_to_text,
-    is_valid_language_tag,
-    sanitize_html,
-    text_to_html,
-)
+from pressroom_intake.formats.decoding import check_control_characters, decode_body
+from pressroom_intake.formats.errors import FormatError
+from pressroom_intake.formats.headline import derive_headline
+from pressroom_intake.formats.html_text import html_to_text
+from pressroom_intake.formats.language import guess_language, is_valid_language_tag
+from pressroom_intake.formats.sanitize import escape_text, sanitize_html, text_to_html
 
 PROPERTY = settings(max_examples=200, deadline=None, database=None)
 CHARSETS = [None, "utf-8", "UTF-8", "windows-1251", "cp1251", "CP1251", "koi8-r", "KOI8-R"]

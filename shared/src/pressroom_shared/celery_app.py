@@ -11,6 +11,7 @@ from kombu import Queue
 
 from pressroom_shared.config import Settings
 from pressroom_shared.contracts import MAINTENANCE_QUEUE, TASK_PURGE, TASK_SWEEP, all_queues
+from pressroom_shared.redis_transport import TRANSPORT
 
 AppT = TypeVar("AppT", bound=Celery)
 
@@ -29,6 +30,9 @@ def make_celery(
         "visibility_timeout": settings.visibility_timeout_seconds,
         # The first queue a worker lists (the urgent lane) is polled first, every time.
         "queue_order_strategy": "priority",
+        # Socket timeouts and health checks; kombu also reconnects a worker whose BRPOP goes
+        # unanswered for health_check_interval past its poll.
+        **settings.redis_client_options(),
     }
     app.conf.update(
         task_queues=[Queue(name, routing_key=name) for name in all_queues(outlets)],
@@ -48,18 +52,21 @@ def make_celery(
         task_soft_time_limit=max(
             settings.task_time_limit_seconds * 0.8, settings.task_time_limit_seconds - 10
         ),
+        # kombu's Redis transport, fixed so a worker outlives a Redis restart (see the module).
+        broker_transport=TRANSPORT,
         broker_transport_options=transport,
         visibility_timeout=settings.visibility_timeout_seconds,
         broker_connection_retry_on_startup=True,
+        # A worker or the scheduler that cannot reach Redis has nothing better to do than keep
+        # trying; Celery's default gives up after 100 attempts (about 45 minutes) and exits.
+        broker_connection_max_retries=None,
         # Intake must answer quickly even when Redis is away: the article is already committed
-        # and the sweeper sends its work later, so a failed publish is not an error.
-        broker_connection_timeout=2.0,
-        task_publish_retry_policy={
-            "max_retries": 2,
-            "interval_start": 0,
-            "interval_step": 0.2,
-            "interval_max": 0.5,
-        },
+        # and the sweeper sends its work later, so a failed publish is not an error. One attempt
+        # per message: against a stalled Redis each retry costs a socket timeout more (kombu
+        # reconnects before it retries), while a connection a Redis restart closed is replaced
+        # by redis-py's pool before use anyway.
+        broker_connection_timeout=settings.redis_connect_timeout_seconds,
+        task_publish_retry_policy={"max_retries": 0},
         task_serializer="json",
         accept_content=["json"],
         worker_send_task_events=True,

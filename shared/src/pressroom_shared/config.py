@@ -43,6 +43,17 @@ class Settings:
     redis_url: str = option(
         "", "Redis for the Celery broker and rate limits. Empty: `pressroom run` starts its own."
     )
+    redis_socket_timeout_seconds: float = option(
+        1.0,
+        "Read/write timeout on every Redis connection (broker, rate limiter): a stalled Redis "
+        "fails a call after this long instead of hanging it.",
+    )
+    redis_connect_timeout_seconds: float = option(1.0, "Timeout for opening a Redis connection.")
+    redis_health_check_interval_seconds: int = option(
+        10,
+        "A Redis connection idle this long is PINGed before reuse; a worker's blocked read with "
+        "no answer for this long past its poll is dropped and reconnected.",
+    )
     outlets_file: Path | None = option(
         None, "TOML file with one [outlets.NAME] table per outlet. Unset: one static site."
     )
@@ -157,12 +168,35 @@ class Settings:
             problems.append(f"PRESSROOM_DELIVERY_RETRY_SCHEDULE: {exc}")
         if self.max_lost_attempts < 1:
             problems.append("PRESSROOM_MAX_LOST_ATTEMPTS must be at least 1")
+        if min(self.redis_socket_timeout_seconds, self.redis_connect_timeout_seconds) <= 0:
+            problems.append(
+                "PRESSROOM_REDIS_SOCKET_TIMEOUT_SECONDS and "
+                "PRESSROOM_REDIS_CONNECT_TIMEOUT_SECONDS must be positive: without a timeout "
+                "a stalled Redis hangs every caller"
+            )
         if problems:
             raise ConfigError("invalid settings: " + "; ".join(problems))
 
     @property
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.var_dir / 'pressroom.db').resolve()}"
+
+    def redis_client_options(self) -> dict[str, Any]:
+        """Socket options for every Redis client: redis-py keyword arguments, under the same
+        names in kombu's Redis transport options.
+
+        Without a socket timeout a Redis that accepts connections but never answers (a stalled
+        server, a half-open connection after a failover) blocks its caller forever.
+        """
+        return {
+            "socket_timeout": self.redis_socket_timeout_seconds,
+            "socket_connect_timeout": self.redis_connect_timeout_seconds,
+            "socket_keepalive": True,
+            "health_check_interval": self.redis_health_check_interval_seconds,
+            # A timed-out command may still run once the stall ends (the server reads what was
+            # buffered); retrying it inside the client doubles the wait and may run it twice.
+            "retry_on_timeout": False,
+        }
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)

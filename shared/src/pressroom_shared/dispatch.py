@@ -11,6 +11,7 @@ import redis
 import structlog
 from celery import Celery
 
+from pressroom_shared.config import Settings
 from pressroom_shared.contracts import TASK_BY_STAGE
 from pressroom_shared.steps import StepRef
 
@@ -21,12 +22,14 @@ STAMP_HEADER = "pressroom_stamp"
 
 
 def send_steps(app: Celery, refs: Iterable[StepRef], *, countdown: float | None = None) -> int:
-    """Publish one message per step; returns how many went out.
+    """Publish one message per step, in order; returns how many went out.
 
     A failure is logged, not raised: the step is in the database and the sweeper re-drives it.
+    After the first failure the rest are not tried: against a stalled Redis each attempt costs
+    a socket timeout, and a request (or a worker) must not spend one per step.
     """
-    sent = 0
-    for ref in refs:
+    pending = list(refs)
+    for sent, ref in enumerate(pending):
         try:
             app.send_task(
                 TASK_BY_STAGE[ref.stage],
@@ -36,10 +39,15 @@ def send_steps(app: Celery, refs: Iterable[StepRef], *, countdown: float | None 
                 headers={STAMP_HEADER: ref.stamp.isoformat()} if ref.stamp else None,
             )
         except Exception as exc:  # kombu raises many kinds; all mean "not sent now"
-            log.warning("step.send_failed", step_id=ref.id, stage=str(ref.stage), error=str(exc))
-        else:
-            sent += 1
-    return sent
+            log.warning(
+                "step.send_failed",
+                step_id=ref.id,
+                stage=str(ref.stage),
+                error=str(exc),
+                left_for_the_sweeper=len(pending) - sent,
+            )
+            return sent
+    return len(pending)
 
 
 # When the head of a queue cannot be read or has no stamp: assume it holds everything, so the
@@ -71,7 +79,7 @@ def queue_head_reader(client: redis.Redis) -> Callable[[str], datetime | None]:
     return head
 
 
-def broker_client(redis_url: str, *, timeout: float = 2.0) -> redis.Redis:
-    """A plain Redis client on the broker's database, with timeouts (a stall never hangs us)."""
-    url = redis_url.replace("redis+socket://", "unix://", 1)
-    return redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+def broker_client(settings: Settings) -> redis.Redis:
+    """A plain Redis client on the broker's database, with the timeouts every client has."""
+    url = settings.redis_url.replace("redis+socket://", "unix://", 1)
+    return redis.Redis.from_url(url, **settings.redis_client_options())

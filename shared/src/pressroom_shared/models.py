@@ -236,7 +236,9 @@ class Step(Base):
     enqueued_at: Mapped[datetime | None]  # when its latest message was sent
     due_at: Mapped[datetime | None]  # when the sweeper must look at it next; None once finished
     lost_attempts: Mapped[int] = mapped_column(default=0)  # attempts whose worker was lost
-    retry_from: Mapped[int] = mapped_column(default=0)  # attempts before an operator's retry
+    # Attempts that do not count against the retry schedule: those before an operator's retry,
+    # and those lost beside a step that killed their worker (see steps.recover_lost).
+    retry_from: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     finished_at: Mapped[datetime | None]
@@ -251,7 +253,10 @@ class StepAttempt(Base):
     """Every attempt of a step, for operators: when, how it ended, and why."""
 
     __tablename__ = "step_attempts"
-    __table_args__ = (UniqueConstraint("step_id", "number"),)
+    __table_args__ = (
+        UniqueConstraint("step_id", "number"),
+        Index("ix_step_attempts_worker_started_at", "worker", "started_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     step_id: Mapped[str] = mapped_column(ForeignKey("steps.id"), index=True)
@@ -260,6 +265,7 @@ class StepAttempt(Base):
     finished_at: Mapped[datetime | None]
     outcome: Mapped[str | None] = mapped_column(String(16))
     error: Mapped[str | None] = mapped_column(Text)
+    worker: Mapped[str | None] = mapped_column(String(120))  # host:pid of the claiming process
 
     step: Mapped[Step] = relationship(back_populates="attempt_log")
 

@@ -393,24 +393,40 @@ def successors(session: Session, step: Step, *, now: datetime, policy: StepPolic
 def recover_lost(
     session: Session, *, now: datetime, policy: StepPolicy, step_ids: Iterable[str] | None = None
 ) -> list[str]:
-    """Steps whose lease expired lost their worker (killed, OOM, hung): each such attempt counts.
+    """Steps whose lease expired lost their worker (killed, OOM, frozen): the attempt is lost.
 
-    The open attempt is closed as lost; the step is due again at once, or failed with
-    WORKER_LOST when its worker was lost `max_lost_attempts` times (a poison step that kills
+    The open attempt is closed as lost and the step is due again at once, or failed with
+    WORKER_LOST once its worker was lost `max_lost_attempts` times (a poison step that kills
     every worker that takes it) or its attempt budget is spent. Returns the failed steps' ids.
+
+    Who is to blame: a worker process that dies takes every step it was running with it. The
+    loss is counted against the step that process took up last — the likeliest cause, as a
+    poison step kills its worker as soon as it runs — and not against one it had taken up
+    before and was still running beside it (a bystander), which is run again without charge.
+    Nor does that lost attempt use up its retry schedule; three schedules' worth of attempts
+    bound it all the same.
     """
     query = select(Step).where(Step.state == StepState.IN_PROGRESS, Step.lease_expires_at < now)
     if step_ids is not None:
         query = query.where(Step.id.in_(list(step_ids)))
     failed = []
     for step in session.scalars(query.with_for_update(skip_locked=True)).all():
-        lost = step.lost_attempts + 1
-        spent = step.attempts - step.retry_from >= policy.retry(step.stage).max_attempts
-        error = f"{WORKER_LOST} (attempt {step.attempts}; lost {lost} times)"
+        charged = not _a_later_claim_by_the_same_worker(session, step)
+        lost = step.lost_attempts + (1 if charged else 0)
+        budget = policy.retry(step.stage).max_attempts
+        if not charged:
+            step.retry_from += 1  # a bystander's lost attempt does not use up its schedule
+        # ... but nothing runs for ever, whatever the blame: three schedules at most.
+        spent = step.attempts - step.retry_from >= budget or step.attempts >= 3 * budget
+        error = (
+            f"{WORKER_LOST} (attempt {step.attempts}; lost {lost} times)"
+            if charged
+            else f"{WORKER_LOST}, beside a step its worker took up later (not counted)"
+        )
         session.execute(
             update(StepAttempt)
             .where(StepAttempt.step_id == step.id, StepAttempt.number == step.attempts)
-            .values(finished_at=now, outcome="lost", error=WORKER_LOST)
+            .values(finished_at=now, outcome="lost", error=error)
             .execution_options(synchronize_session=False)
         )
         step.lost_attempts = lost
@@ -431,6 +447,31 @@ def recover_lost(
     return failed
 
 
+def _a_later_claim_by_the_same_worker(session: Session, step: Step) -> bool:
+    mine = aliased(StepAttempt)
+    later = aliased(StepAttempt)
+    return bool(
+        session.scalar(
+            select(func.count())
+            .select_from(mine)
+            .join(
+                later,
+                and_(
+                    later.worker == mine.worker,
+                    later.started_at > mine.started_at,
+                    later.step_id != mine.step_id,
+                ),
+            )
+            .where(
+                mine.step_id == step.id,
+                mine.number == step.attempts,
+                mine.worker.is_not(None),
+                mine.worker != "",
+            )
+        )
+    )
+
+
 def fence_superseded(session: Session, step_id: str, *, now: datetime) -> bool:
     """Cancel a waiting delivery that a newer version's delivery to its outlet replaces."""
     result = session.execute(
@@ -448,10 +489,13 @@ def fence_superseded(session: Session, step_id: str, *, now: datetime) -> bool:
     return result.rowcount == 1  # type: ignore[attr-defined,no-any-return]
 
 
-def claim(session: Session, step_id: str, *, now: datetime, policy: StepPolicy) -> Step | None:
+def claim(
+    session: Session, step_id: str, *, now: datetime, policy: StepPolicy, worker: str = ""
+) -> Step | None:
     """Take a step if it is runnable now; None if another worker has it or it is finished.
 
     Every claim is an attempt: a worker that dies during the step has still spent one.
+    `worker` names the claiming process (host:pid), to tell who a lost worker's loss is on.
     """
     recover_lost(session, now=now, policy=policy, step_ids=[step_id])
     if fence_superseded(session, step_id, now=now):
@@ -473,7 +517,9 @@ def claim(session: Session, step_id: str, *, now: datetime, policy: StepPolicy) 
         return None
     step = session.get(Step, step_id, populate_existing=True)
     assert step is not None
-    session.add(StepAttempt(step_id=step.id, number=step.attempts, started_at=now))
+    session.add(
+        StepAttempt(step_id=step.id, number=step.attempts, started_at=now, worker=worker or None)
+    )
     return step
 
 

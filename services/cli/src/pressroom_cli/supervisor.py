@@ -246,9 +246,12 @@ class Supervisor:
         # Own process group: Ctrl-C reaches only us, and we stop each child in order.
         child = subprocess.Popen(prog.argv, env=self.env, start_new_session=True)
         self.children[prog.name] = child
-        event = "program.started" if status.state == "starting" else "program.restarted"
+        first = status.state == "starting"
         status.started(child.pid, now)
-        self.log.info(event, program=prog.name, pid=child.pid, restarts=status.restarts)
+        # A restart follows a crash: operators should see it at the level they watch.
+        log = self.log.info if first else self.log.warning
+        event = "program.started" if first else "program.restarted"
+        log(event, program=prog.name, pid=child.pid, restarts=status.restarts)
 
     def _report_exit(self, name: str, status: ProgramStatus) -> None:
         assert status.restart_at is not None

@@ -7,6 +7,7 @@ from flask import Flask
 from pressroom_intake.context import IntakeContext
 from pressroom_intake.problems import ProblemApi, ProblemError, handle_problem_error
 from pressroom_intake.ratelimit import API_SCOPE, install_limiter
+from pressroom_intake.request_body import IntakeRequest
 from pressroom_intake.security import install_security_headers
 from pressroom_shared.celery_app import make_celery
 from pressroom_shared.config import Settings
@@ -21,6 +22,7 @@ def create_app(settings: Settings) -> Flask:
 
     configure_logging(settings, "intake")
     app = Flask(__name__)
+    app.request_class = IntakeRequest  # a chunked body over the limit is 413, never cut
     app.config.update(
         MAX_CONTENT_LENGTH=settings.max_request_bytes,
         API_TITLE="Pressroom",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -50,8 +51,19 @@ def parse_key(header: str) -> str:
     return match.group(1)
 
 
-def fingerprint(mimetype: str, raw: bytes) -> str:
-    return hashlib.sha256(mimetype.encode() + b"\0" + raw).hexdigest()
+def fingerprint(mimetype: str, params: Mapping[str, str], raw: bytes) -> str:
+    """The payload's identity: the same bytes under the same media type, however spelled.
+
+    `Application/JSON; Charset=UTF-8` and `application/json` are one media type: names are
+    case-insensitive, and utf-8 is every format's default charset.
+    """
+    normalised = {key.lower(): value.strip().strip('"') for key, value in params.items()}
+    if normalised.get("charset", "").lower() in ("utf-8", "utf8"):
+        del normalised["charset"]
+    elif "charset" in normalised:
+        normalised["charset"] = normalised["charset"].lower()
+    media_type = ";".join([mimetype.lower(), *(f"{k}={v}" for k, v in sorted(normalised.items()))])
+    return hashlib.sha256(media_type.encode() + b"\0" + raw).hexdigest()
 
 
 def begin(

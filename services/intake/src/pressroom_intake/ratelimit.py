@@ -36,6 +36,10 @@ def install_limiter(app: Flask, settings: Settings) -> Limiter:
     limiter = Limiter(
         key_func=token_key,
         storage_uri=settings.redis_url.replace("redis+socket://", "redis+unix://", 1),
+        # Socket timeouts, so a stalled Redis fails a request's count after a bounded wait and
+        # the fallback below takes over. limits builds its client with redis.from_url, whose
+        # pool retries nothing: one timeout per call, not one per retry.
+        storage_options=settings.redis_client_options(),
         strategy="moving-window",
         # flask-limiter's own headers put Retry-After on every answer, even a 202; we send it
         # only with a 429, where it means something.

@@ -2,21 +2,53 @@
 
 from __future__ import annotations
 
-import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import marshmallow as ma
 from marshmallow import validate
 
-from pressroom_intake.formats.text import (
-    FormatError,
-    check_control_characters,
-    is_valid_language_tag,
-)
+from pressroom_intake.formats.decoding import check_control_characters
+from pressroom_intake.formats.errors import FormatError
+from pressroom_intake.formats.language import is_valid_language_tag
 from pressroom_shared.operations import DELIVERY_STATES
 
-HTML_TAG = re.compile(r"<(p|h[1-6]|ul|ol|li|br|div|blockquote|a|em|strong|b|i)\b", re.IGNORECASE)
+
+class UtcDateTime(ma.fields.AwareDateTime):
+    """An ISO 8601 date-time with an offset (or an aware datetime a format read), in UTC.
+
+    Converted here, where the field can still be named: `9999-12-31T23:59:59-12:00` is a valid
+    ISO 8601 time that no datetime can hold in UTC, and comparing it with another time fails.
+    """
+
+    def _deserialize(
+        self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any
+    ) -> datetime:
+        parsed = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return parsed.astimezone(UTC)
+        except OverflowError as exc:
+            raise ma.ValidationError(
+                f"{parsed.isoformat()} cannot be converted to UTC: it falls outside the years "
+                "1-9999 there."
+            ) from exc
+
+
+class WholeNumber(ma.fields.Integer):
+    """An integer; a JSON number with a fraction is refused, never truncated (1.5 is not 1).
+
+    2.0 is 2: JSON does not tell integers from other numbers. As ninjs 3.x urgency does.
+    """
+
+    def _deserialize(
+        self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any
+    ) -> int:
+        if isinstance(value, float) and not value.is_integer():
+            raise ma.ValidationError(f"Must be a whole number, not {value}.")
+        result: int = super()._deserialize(value, attr, data, **kwargs)
+        return result
 
 
 @dataclass(frozen=True)
@@ -48,15 +80,15 @@ class ArticleInSchema(ma.Schema):
     tags = ma.fields.List(
         ma.fields.String(validate=validate.Length(min=1, max=100)), load_default=list
     )
-    published_at = ma.fields.AwareDateTime(
+    published_at = UtcDateTime(
         load_default=None, metadata={"description": "ISO 8601 with a UTC offset."}
     )
-    urgency = ma.fields.Integer(
+    urgency = WholeNumber(
         validate=validate.Range(min=1, max=9),
         load_default=None,
         metadata={"description": "1 (most urgent) to 9, as in ninjs; 1-2 ride the priority lane."},
     )
-    embargoed_until = ma.fields.AwareDateTime(
+    embargoed_until = UtcDateTime(
         load_default=None,
         metadata={"description": "Hold the story until then (ISO 8601 with offset)."},
     )
@@ -106,10 +138,6 @@ class ArticleInSchema(ma.Schema):
                 errors.setdefault("tags", []).append(f"More than {limits.max_tags} tags.")
         if errors:
             raise ma.ValidationError(errors)
-
-
-def looks_like_html(body: str) -> bool:
-    return HTML_TAG.search(body) is not None
 
 
 class LinksSchema(ma.Schema):
@@ -229,7 +257,7 @@ class KillSchema(ma.Schema):
 
 
 class EmbargoSchema(ma.Schema):
-    embargoed_until = ma.fields.AwareDateTime(
+    embargoed_until = UtcDateTime(
         required=True,
         allow_none=True,
         metadata={"description": "New release time, or null to lift."},
@@ -266,8 +294,8 @@ class ArticleListArgsSchema(ma.Schema):
         validate=validate.OneOf(["live", "killed", "withheld", "embargoed"]),
         metadata={"description": "live (usable), killed, withheld, or embargoed (held now)"},
     )
-    since = ma.fields.AwareDateTime(metadata={"description": "Received at or after (ISO 8601)."})
-    until = ma.fields.AwareDateTime(metadata={"description": "Received before (ISO 8601)."})
+    since = UtcDateTime(metadata={"description": "Received at or after (ISO 8601)."})
+    until = UtcDateTime(metadata={"description": "Received before (ISO 8601)."})
     limit = ma.fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
     cursor = ma.fields.String(
         validate=validate.Length(max=200),

@@ -6,6 +6,8 @@ follow-up messages) lives here and is tested with a real database but without Ce
 
 from __future__ import annotations
 
+import os
+import socket
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -68,9 +70,17 @@ class _MustWait(Exception):
         self.wait = wait
 
 
+def worker_identity() -> str:
+    """This process, as attempts record it: every step it runs dies with it (see recover_lost).
+
+    Read at each claim, not once at import: a prefork pool's children are forked after it.
+    """
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
 def run_step(ctx: WorkerContext, app: Celery, stage: Stage, step_id: str) -> Outcome:
     with transaction(ctx.sessions) as session:
-        step = claim(session, step_id, now=utcnow(), policy=ctx.policy)
+        step = claim(session, step_id, now=utcnow(), policy=ctx.policy, worker=worker_identity())
     if step is None:
         log.info("step.skipped", step_id=step_id, stage=str(stage))
         return Outcome("skipped", "finished, not due, superseded or owned by another worker")

@@ -18,27 +18,28 @@ passed on, and the result still goes through sanitize_html like every other HTML
 from __future__ import annotations
 
 import re
-import unicodedata
+from collections.abc import Mapping
 from datetime import date, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
+from pressroom_intake.formats.body import Body
 from pressroom_intake.formats.candidate import Candidate
-from pressroom_intake.formats.text import (
-    FormatError,
-    check_control_characters,
-    guess_language,
-    html_to_text,
-    sanitize_html,
-)
+from pressroom_intake.formats.decoding import check_control_characters, decode_body
+from pressroom_intake.formats.errors import FormatError
+from pressroom_intake.formats.html_text import html_to_text
+from pressroom_intake.formats.language import guess_language
+from pressroom_intake.formats.sanitize import sanitize_html
+from pressroom_shared.config import Settings
 
 __all__ = [
     "MARKDOWN_MEDIA_TYPE",
     "WARNING_IMAGES_DROPPED",
     "WARNING_LANGUAGE_GUESSED",
+    "MarkdownFormat",
     "parse_markdown",
 ]
 
@@ -86,14 +87,29 @@ def _renderer() -> MarkdownIt:
 _MARKDOWN = _renderer()
 
 
+class MarkdownFormat:
+    name: ClassVar[str] = "markdown"
+    media_types: ClassVar[tuple[str, ...]] = (MARKDOWN_MEDIA_TYPE,)
+    description: ClassVar[str] = (
+        "`text/markdown` (CommonMark with a YAML front-matter block holding the JSON fields)"
+    )
+    openapi: ClassVar[Mapping[str, Mapping[str, Any]]] = {
+        MARKDOWN_MEDIA_TYPE: {
+            "schema": {"type": "string", "description": "CommonMark with YAML front matter"}
+        },
+    }
+
+    def parse(self, raw: bytes, params: Mapping[str, str], settings: Settings) -> Candidate:
+        return parse_markdown(decode_body(raw, params.get("charset")))
+
+
 def parse_markdown(text: str) -> Candidate:
-    """Map a Markdown document with optional YAML front matter to native fields.
+    """Map a Markdown document (decoded by decode_body) with optional YAML front matter to
+    native fields.
 
     Raises FormatError for unreadable front matter; everything else (missing or invalid
     fields) is left to ArticleInSchema.
     """
-    text = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
-    text = unicodedata.normalize("NFC", text)
     check_control_characters(text, "_body")
     front_matter, markdown = _split_front_matter(text)
 
@@ -122,19 +138,20 @@ def parse_markdown(text: str) -> Candidate:
         warnings.append(WARNING_IMAGES_DROPPED.format(count=images))
 
     body_html = sanitize_html(_MARKDOWN.renderer.render(tokens, _MARKDOWN.options, env))
+    body = Body(body_html, html_to_text(body_html))
     fields["body"] = body_html
     fields["body_format"] = "html"
     source_fields["body"] = "body"
 
     if "language" not in fields:
         headline = fields.get("headline")
-        sample = f"{headline if isinstance(headline, str) else ''}\n{html_to_text(body_html)}"
+        sample = f"{headline if isinstance(headline, str) else ''}\n{body.text}"
         guessed = guess_language(sample)
         fields["language"] = guessed
         source_fields["language"] = "language"
         warnings.append(WARNING_LANGUAGE_GUESSED.format(language=guessed))
 
-    return Candidate(fields=fields, warnings=warnings, source_fields=source_fields)
+    return Candidate(fields=fields, warnings=warnings, source_fields=source_fields, body=body)
 
 
 def _split_front_matter(text: str) -> tuple[str | None, str]:
@@ -218,8 +235,9 @@ def _add_field(fields: dict[str, Any], source_fields: dict[str, str], key: str, 
         return  # "rubric:" with nothing after it means no rubric
     if native in _TEXT_FIELDS:
         value = _text_value(key, value)
-    elif native in _DATE_FIELDS and isinstance(value, datetime | date):
-        # A naive datetime stays naive: the schema then says an offset is required.
+    elif native in _DATE_FIELDS and isinstance(value, date) and not isinstance(value, datetime):
+        # A bare date is no publication time: as text, the schema says a time is needed. A
+        # datetime stays one (a naive one too: the schema then says an offset is required).
         value = value.isoformat()
     elif native == "tags" and isinstance(value, list):
         value = [_scalar_text(item) for item in value]

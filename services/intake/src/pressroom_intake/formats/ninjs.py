@@ -1,9 +1,11 @@
 """IPTC ninjs (News in JSON) 2.x and 3.x in, native article fields out.
 
-Media type: `application/vnd.iptc.ninjs+json; version=<ninjs version>`. The version
-parameter is required because 2.x and 3.x spell the same properties differently
-(`versioncreated` / `versionCreated`, `embargoed` / `embargoedUntil`), and a document read
-with the wrong spelling would silently lose its dates, status and embargo. For the same
+Media type: `application/vnd.iptc.ninjs+json; version=<ninjs version>`. 2.x and 3.x spell
+the same properties differently (`versioncreated` / `versionCreated`, `embargoed` /
+`embargoedUntil`), and a document read with the wrong spelling would silently lose its dates,
+status and embargo. So the generation is the version parameter's; agencies rarely send one,
+and without it the document's own word (`standard.version`, `$schema`) decides, else its
+spelling (2.x lower case, 3.x camelCase), and the answer says what was inferred. For the same
 reason a property spelled the other generation's way is an error, not something to ignore:
 publishing an embargoed story early because `embargoed` was overlooked is the worst outcome.
 
@@ -15,25 +17,29 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
+from pressroom_intake.formats.body import prepare_body
 from pressroom_intake.formats.candidate import PUBSTATUSES, Candidate
-from pressroom_intake.formats.text import (
-    FormatError,
-    check_control_characters,
-    guess_language,
-    html_to_text,
-)
+from pressroom_intake.formats.decoding import check_control_characters, decode_body, load_json
+from pressroom_intake.formats.errors import FormatError
+from pressroom_intake.formats.html_text import html_to_text
+from pressroom_intake.formats.language import guess_language
+from pressroom_shared.config import Settings
 
 __all__ = [
     "NINJS_MEDIA_TYPE",
     "SUPPORTED_VERSIONS",
+    "WARNING_BODY_FROM_DESCRIPTION",
     "WARNING_LANGUAGE_GUESSED",
     "WARNING_NO_TIME_ZONE",
     "WARNING_UNKNOWN_PROPERTIES",
     "WARNING_URGENCY_ROUNDED",
+    "WARNING_VERSION_INFERRED",
+    "NinjsFormat",
     "parse_ninjs",
 ]
 
@@ -44,6 +50,10 @@ WARNING_LANGUAGE_GUESSED = "language not given: guessed {language}"
 WARNING_NO_TIME_ZONE = "{name} has no time zone: read as UTC"
 WARNING_URGENCY_ROUNDED = "urgency {value} is not a whole number: read as {rounded}"
 WARNING_UNKNOWN_PROPERTIES = "ignored properties that ninjs {major}.x does not define: {names}"
+WARNING_VERSION_INFERRED = "ninjs version not given: read as ninjs {version}, inferred from {how}"
+WARNING_BODY_FROM_DESCRIPTION = (
+    "no bodies: the body is {path} (role text), as some agencies send their text"
+)
 
 _TEXT_TYPES = ("text", "composite")
 _SECTION_RELS = frozenset({"section", "category", "rubric"})
@@ -52,6 +62,7 @@ _SUBHEADLINE_ROLES = frozenset({"sub", "subheadline", "sub-headline", "subtitle"
 # publication time nobody gave is worse than an error.
 _DATE_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}")
 _VERSION = re.compile(r'\s*"?\s*([0-9]+)(?:\.[0-9]+)*\s*"?\s*')
+_SCHEMA_URI = re.compile(r"ninjs-schema_([0-9]+(?:\.[0-9]+)*)\.json")
 _SPACES = re.compile(r"[ \t\n\r\f\v]+")
 _MAX_NAMES_LISTED = 10
 # ninjs 1.x names a 2.x/3.x client may still send; used only to explain a missing field.
@@ -148,21 +159,46 @@ class _Item:
     raw: dict[str, Any]
 
 
+class NinjsFormat:
+    name: ClassVar[str] = "ninjs"
+    media_types: ClassVar[tuple[str, ...]] = (NINJS_MEDIA_TYPE,)
+    description: ClassVar[str] = (
+        f"`{NINJS_MEDIA_TYPE}; version=2.2|3.1` (IPTC ninjs; without the version parameter "
+        "the document's `standard`, `$schema` or spelling tells the generation)"
+    )
+    openapi: ClassVar[Mapping[str, Mapping[str, Any]]] = {
+        f"{NINJS_MEDIA_TYPE}; version=3.1": {
+            "schema": {"type": "object", "description": "IPTC ninjs 3.x (or version=2.2: 2.x)"}
+        },
+    }
+
+    def parse(self, raw: bytes, params: Mapping[str, str], settings: Settings) -> Candidate:
+        document = load_json(decode_body(raw, params.get("charset")))
+        return parse_ninjs(document, params.get("version"))
+
+
 def parse_ninjs(document: object, version: str | None) -> Candidate:
     """Map a decoded ninjs document to native fields; raises FormatError.
 
-    `version` is the media type's version parameter ("2.2", "3.1", ...).
+    `version` is the media type's version parameter ("2.2", "3.1", ...), None when it has
+    none: then the document says which generation it follows (see the module docstring).
     """
-    declared, names = _names_for(version)
     if not isinstance(document, dict):
         raise FormatError(
             "_body", f"A ninjs document must be a JSON object, not {_json_kind(document)}."
         )
-    _check_spelling(document, names, declared)
-    _check_standard(document, names, declared)
-    _check_type(document)
-
     warnings: list[str] = []
+    if version is None:
+        declared, names, how = _infer_version(document)
+        warnings.append(WARNING_VERSION_INFERRED.format(version=declared, how=how))
+        stated = f"ninjs {declared} (inferred from {how})"
+    else:
+        declared, names = _names_for(version)
+        stated = f"the declared version={declared}"
+    _check_type(document)
+    _check_spelling(document, names, stated)
+    _check_standard(document, names, stated)
+
     source_fields: dict[str, str] = {}
     extra: dict[str, Any] = {"ninjs_version": declared}
 
@@ -178,19 +214,20 @@ def parse_ninjs(document: object, version: str | None) -> Candidate:
         if subheadline is not None:
             extra["subheadline"] = _headline_text(subheadline)
 
-    body_item = _choose_body(_items(document, "bodies", names), document)
+    body_item, array = _choose_body(document, names, warnings)
     fields["body"] = body_item.value
-    source_fields["body"] = f"bodies[{body_item.index}].value"
+    source_fields["body"] = f"{array}[{body_item.index}].value"
     body_format = _body_format(body_item.content_type)
     if body_format is not None:
         # Without a content type the intake guesses from the markup, as for native JSON.
         fields["body_format"] = body_format
-        source_fields["body_format"] = f"bodies[{body_item.index}].{names.content_type}"
+        source_fields["body_format"] = f"{array}[{body_item.index}].{names.content_type}"
+    # Made safe here, once: the language guess below reads its text, and so does the intake.
+    body = prepare_body(body_item.value, body_format)
 
     language = document.get("language")
     if language is None or (isinstance(language, str) and not language.strip()):
-        body_text = body_item.value if body_format == "text" else html_to_text(body_item.value)
-        guessed = guess_language(f"{headline}\n{body_text}")
+        guessed = guess_language(f"{headline}\n{body.text}")
         fields["language"] = guessed
         warnings.append(WARNING_LANGUAGE_GUESSED.format(language=guessed))
     else:
@@ -246,6 +283,7 @@ def parse_ninjs(document: object, version: str | None) -> Candidate:
         extra=extra,
         warnings=warnings,
         source_fields=source_fields,
+        body=body,
     )
 
 
@@ -254,12 +292,14 @@ def parse_ninjs(document: object, version: str | None) -> Candidate:
 # --------------------------------------------------------------------------------------------
 
 
-def _names_for(version: str | None) -> tuple[str, _Names]:
-    if version is None or not version.strip():
+def _names_for(version: str) -> tuple[str, _Names]:
+    # The media type's parameter is at fault, not the document: 415, as for a charset.
+    if not version.strip():
         raise FormatError(
             "version",
-            f"The media type needs a version parameter, e.g. {NINJS_MEDIA_TYPE}; version=3.1. "
-            f"Supported: ninjs {SUPPORTED_VERSIONS}.",
+            f"The version parameter is empty: e.g. {NINJS_MEDIA_TYPE}; version=3.1, or leave "
+            f"it out to let the document tell. Supported: ninjs {SUPPORTED_VERSIONS}.",
+            415,
         )
     match = _VERSION.fullmatch(version)
     if match is None:
@@ -267,31 +307,86 @@ def _names_for(version: str | None) -> tuple[str, _Names]:
             "version",
             f"version={version!r} is not a ninjs version number. "
             f"Supported: ninjs {SUPPORTED_VERSIONS}.",
+            415,
         )
     declared = version.strip().strip('"').strip()
-    major = int(match.group(1)) if len(match.group(1)) < 5 else -1
-    if major == 2:
-        return declared, _V2
-    if major == 3:
-        return declared, _V3
-    raise FormatError(
-        "version", f"ninjs {declared} is not accepted. Supported: ninjs {SUPPORTED_VERSIONS}."
-    )
+    names = _generation(match.group(1))
+    if names is None:
+        raise FormatError(
+            "version",
+            f"ninjs {declared} is not accepted. Supported: ninjs {SUPPORTED_VERSIONS}.",
+            415,
+        )
+    return declared, names
 
 
-def _check_spelling(document: dict[str, Any], names: _Names, declared: str) -> None:
+def _generation(major: str) -> _Names | None:
+    return {"2": _V2, "3": _V3}.get(major.lstrip("0") if len(major) < 5 else "")
+
+
+# Top-level names that only one generation has: 2.x lower case, 3.x camelCase.
+_V2_ONLY = _V2_PROPERTIES - _V3_PROPERTIES
+_V3_ONLY = _V3_PROPERTIES - _V2_PROPERTIES
+_ITEM_ARRAYS = ("headlines", "bodies", "descriptions")
+
+
+def _infer_version(document: dict[str, Any]) -> tuple[str, _Names, str]:
+    """The generation a document without a version parameter follows, and how that was found."""
+    standard = document.get("standard")
+    standard = standard if isinstance(standard, dict) else {}
+    claimed = standard.get("version")
+    if isinstance(claimed, str) and (match := _VERSION.fullmatch(claimed)):
+        return _claimed(claimed.strip().strip('"'), match.group(1), "standard.version")
+    for path, uri in (
+        ("$schema", document.get("$schema")),
+        ("standard.schema", standard.get("schema")),
+    ):
+        if isinstance(uri, str) and (found := _SCHEMA_URI.search(uri)):
+            return _claimed(found.group(1), found.group(1).split(".")[0], path)
+    lower = [key for key in document if key in _V2_ONLY]
+    camel = [key for key in document if key in _V3_ONLY]
+    for array in _ITEM_ARRAYS:
+        items = document.get(array)
+        for item in items if isinstance(items, list) else ():
+            if isinstance(item, dict):
+                lower += [f"{array}[].{key}" for key in item if key == "contenttype"]
+                camel += [f"{array}[].{key}" for key in item if key == "contentType"]
+    if len(lower) > len(camel):
+        return "2.x", _V2, f"its 2.x lower-case property names ({_listed(lower)})"
+    if camel:
+        return "3.x", _V3, f"its 3.x camelCase property names ({_listed(camel)})"
+    return "3.x", _V3, "nothing in it that 2.x and 3.x spell differently"
+
+
+def _claimed(version: str, major: str, path: str) -> tuple[str, _Names, str]:
+    names = _generation(major)
+    if names is None:
+        raise FormatError(
+            path,
+            f"The document says it is ninjs {_shorten(version)}, which is not accepted. "
+            f"Supported: ninjs {SUPPORTED_VERSIONS}.",
+        )
+    return version, names, path
+
+
+def _listed(names: list[str]) -> str:
+    unique = list(dict.fromkeys(names))
+    return ", ".join(unique[:3]) + (", …" if len(unique) > 3 else "")
+
+
+def _check_spelling(document: dict[str, Any], names: _Names, stated: str) -> None:
     for key in document:
         right = names.misspelled.get(key)
         if right is not None:
             other = 3 if names.major == 2 else 2
             raise FormatError(
                 key,
-                f"{key!r} is the ninjs {other}.x spelling; the declared version={declared} "
-                f"calls it {right!r}. Rename it, or declare the version the document follows.",
+                f"{key!r} is the ninjs {other}.x spelling; {stated} calls it {right!r}. "
+                "Rename it, or declare the version the document follows.",
             )
 
 
-def _check_standard(document: dict[str, Any], names: _Names, declared: str) -> None:
+def _check_standard(document: dict[str, Any], names: _Names, stated: str) -> None:
     standard = document.get("standard")
     if not isinstance(standard, dict):
         return
@@ -302,8 +397,8 @@ def _check_standard(document: dict[str, Any], names: _Names, declared: str) -> N
     if match is not None and match.group(1) != str(names.major):
         raise FormatError(
             "standard.version",
-            f"The document says it is ninjs {claimed} but the Content-Type declares "
-            f"version={declared}: send the version parameter that matches the document.",
+            f"The document says it is ninjs {_shorten(claimed)} but it is read as {stated}: "
+            "send the version parameter that matches the document.",
         )
 
 
@@ -412,33 +507,44 @@ def _headline_text(item: _Item) -> str:
     return _SPACES.sub(" ", text).strip(" ")
 
 
-def _choose_body(items: list[_Item], document: dict[str, Any]) -> _Item:
-    usable = [item for item in items if item.value.strip()]
-    if not usable:
-        hint = ""
-        found = [name for name in _V1_BODIES if name in document]
-        if found:
-            hint = f" ({found[0]!r} is a ninjs 1.x property, which is not accepted)"
-        raise FormatError(
-            "bodies",
-            "A ninjs article needs a body: send bodies[] with at least one non-empty value, "
-            f'e.g. [{{"role": "main", "contentType": "text/html", "value": "<p>…</p>"}}]{hint}.',
-        )
+def _choose_body(document: dict[str, Any], names: _Names, warnings: list[str]) -> tuple[_Item, str]:
+    """The body item and the array it comes from."""
+    usable = [item for item in _items(document, "bodies", names) if item.value.strip()]
+    if usable:
+        return min(usable, key=_body_rank), "bodies"
+    # Some agencies send a text item's text as a description with role "text" and no bodies.
+    texts = [
+        item
+        for item in _items(document, "descriptions", names)
+        if item.role == "text" and item.value.strip()
+    ]
+    if texts:
+        chosen = min(texts, key=_body_rank)
+        warnings.append(WARNING_BODY_FROM_DESCRIPTION.format(path=f"descriptions[{chosen.index}]"))
+        return chosen, "descriptions"
+    hint = ""
+    found = [name for name in _V1_BODIES if name in document]
+    if found:
+        hint = f" ({found[0]!r} is a ninjs 1.x property, which is not accepted)"
+    raise FormatError(
+        "bodies",
+        "A ninjs article needs a body: send bodies[] with at least one non-empty value, "
+        f'e.g. [{{"role": "main", "contentType": "text/html", "value": "<p>…</p>"}}]{hint}.',
+    )
 
+
+def _body_rank(item: _Item) -> tuple[int, int, int]:
     # HTML keeps paragraphs and headings, so it wins over plain text; an untyped body is
     # still better than an unknown type; role "main" breaks ties, then document order.
-    def rank(item: _Item) -> tuple[int, int, int]:
-        if _is_html(item.content_type):
-            kind = 0
-        elif item.content_type == "text/plain":
-            kind = 1
-        elif not item.content_type:
-            kind = 2
-        else:
-            kind = 3
-        return kind, 0 if item.role == "main" else 1, item.index
-
-    return min(usable, key=rank)
+    if _is_html(item.content_type):
+        kind = 0
+    elif item.content_type == "text/plain":
+        kind = 1
+    elif not item.content_type:
+        kind = 2
+    else:
+        kind = 3
+    return kind, 0 if item.role == "main" else 1, item.index
 
 
 # --------------------------------------------------------------------------------------------
@@ -501,7 +607,8 @@ def _is_section(subject: dict[str, Any]) -> bool:
     return isinstance(uri, str) and "section" in uri.lower()
 
 
-def _date_time(value: object, name: str, warnings: list[str]) -> str:
+def _date_time(value: object, name: str, warnings: list[str]) -> datetime:
+    """An aware datetime; whether it is acceptable (in range in UTC) is the schema's call."""
     example = "e.g. 2025-05-27T05:39:00+03:00"
     if not isinstance(value, str):
         raise FormatError(name, f"{name} must be a date-time string, {example}.")
@@ -520,7 +627,7 @@ def _date_time(value: object, name: str, warnings: list[str]) -> str:
         # enough that a rejection would be unhelpful; UTC is the only neutral reading.
         parsed = parsed.replace(tzinfo=UTC)
         warnings.append(WARNING_NO_TIME_ZONE.format(name=name))
-    return parsed.isoformat()
+    return parsed
 
 
 def _urgency(value: object, names: _Names, warnings: list[str]) -> int:

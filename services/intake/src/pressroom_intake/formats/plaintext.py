@@ -13,19 +13,21 @@ The format has no headline; it is derived from the lead and the caller is warned
 from __future__ import annotations
 
 import re
-import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
-from pressroom_intake.formats.text import (
-    FormatError,
-    check_control_characters,
-    derive_headline,
-    escape_text,
-    guess_language,
-    html_to_text,
-)
+from pressroom_intake.formats.body import Body
+from pressroom_intake.formats.candidate import WARNING_NO_BYLINE, WARNING_NO_RUBRIC, Candidate
+from pressroom_intake.formats.decoding import check_control_characters, decode_body
+from pressroom_intake.formats.errors import FormatError
+from pressroom_intake.formats.headline import derive_headline
+from pressroom_intake.formats.html_text import html_to_text
+from pressroom_intake.formats.language import guess_language
+from pressroom_intake.formats.sanitize import escape_text
+from pressroom_shared.config import Settings
 
 __all__ = [
     "HEADLINE_MAX_CHARS",
@@ -34,7 +36,7 @@ __all__ = [
     "WARNING_NO_BYLINE",
     "WARNING_NO_HEADER",
     "WARNING_NO_RUBRIC",
-    "ParsedText",
+    "PlainTextFormat",
     "parse_plaintext",
 ]
 
@@ -78,21 +80,6 @@ WARNING_HEADLINE_SHORTENED = (
     f"derived headline was shortened to {HEADLINE_MAX_CHARS} characters at a word boundary"
 )
 WARNING_NO_HEADER = "no header line: date, byline and rubric are unknown"
-WARNING_NO_BYLINE = "no byline"
-WARNING_NO_RUBRIC = "no rubric"
-
-
-@dataclass(frozen=True)
-class ParsedText:
-    headline: str  # derived when the format has none (it never has one): see warnings
-    body_html: str  # built here from escaped text; a fixed point of sanitize_html
-    body_text: str  # html_to_text(body_html)
-    language: str  # guess_language(body)
-    byline: str | None
-    rubric: str | None
-    published_at: datetime | None  # aware, UTC
-    views: int | None
-    warnings: list[str]  # human sentences, in a stable order
 
 
 @dataclass(frozen=True)
@@ -289,10 +276,34 @@ def _render_body(lines: list[str], footnotes: _Footnotes) -> str:
     return "\n".join(blocks)
 
 
-def parse_plaintext(text: str) -> ParsedText:
-    """Parse the plain-text export (see the module docstring); raises FormatError."""
-    text = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
-    text = unicodedata.normalize("NFC", text)
+PLAIN_TEXT_EXAMPLE = (
+    "27 мая 2025 05:39, Виктория Любимова, Новости СВО и мобилизации, 👁 946\n"
+    "Первый абзац новости…\nПодзаголовок\n- пункт списка\n"
+)
+
+
+class PlainTextFormat:
+    name: ClassVar[str] = "text"
+    media_types: ClassVar[tuple[str, ...]] = ("text/plain",)
+    description: ClassVar[str] = (
+        "`text/plain; charset=utf-8|windows-1251|koi8-r` in the newsroom export format: a "
+        "header line `date, byline, rubric, 👁 views`, then paragraphs, short heading lines, "
+        "`- ` bullets and footnote marks `[n]` with optional `[n] text` definitions at the end"
+    )
+    openapi: ClassVar[Mapping[str, Mapping[str, Any]]] = {
+        "text/plain": {"schema": {"type": "string"}, "example": PLAIN_TEXT_EXAMPLE},
+    }
+
+    def parse(self, raw: bytes, params: Mapping[str, str], settings: Settings) -> Candidate:
+        return parse_plaintext(decode_body(raw, params.get("charset")))
+
+
+def parse_plaintext(text: str) -> Candidate:
+    """Parse the plain-text export (decoded by decode_body; see the module docstring).
+
+    The body is built here from escaped text, a fixed point of sanitize_html, so it comes with
+    the candidate as a ready Body. Raises FormatError.
+    """
     check_control_characters(text, "body")
     # Blank lines carry no meaning in this format: every line is its own block.
     lines = [line.strip() for line in text.split("\n")]
@@ -327,14 +338,16 @@ def parse_plaintext(text: str) -> ParsedText:
         warnings.append(WARNING_HEADLINE_SHORTENED)
     warnings.extend(footnotes.warnings())
 
-    return ParsedText(
-        headline=headline,
-        body_html=body_html,
-        body_text=body_text,
-        language=guess_language(body_text),
-        byline=header.byline if header else None,
-        rubric=header.rubric if header else None,
-        published_at=header.published_at if header else None,
-        views=header.views if header else None,
-        warnings=warnings,
-    )
+    fields: dict[str, Any] = {
+        "headline": headline,
+        "body": body_html,
+        "body_format": "html",
+        "language": guess_language(body_text),
+    }
+    extra: dict[str, Any] = {}
+    if header is not None:
+        fields.update(byline=header.byline, rubric=header.rubric)
+        fields["published_at"] = header.published_at  # aware, UTC
+        if header.views is not None:
+            extra["views"] = header.views
+    return Candidate(fields=fields, extra=extra, warnings=warnings, body=Body(body_html, body_text))

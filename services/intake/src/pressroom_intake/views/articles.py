@@ -9,21 +9,23 @@ from flask import Response, g, json, request, url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from sqlalchemy.orm import Session
+from webargs import core
+from webargs.flaskparser import FlaskParser, is_json_request
 
 from pressroom_intake import idempotency
 from pressroom_intake.auth import require_scope
 from pressroom_intake.context import IntakeContext, intake
+from pressroom_intake.formats.base import load_formats
 from pressroom_intake.listing import ArticleFilter, list_articles
 from pressroom_intake.problems import ProblemError, ProblemSchema, flatten_errors
+from pressroom_intake.request_body import json_body
 from pressroom_intake.schemas import (
     ArticleAcceptedSchema,
-    ArticleInSchema,
     ArticleListArgsSchema,
     ArticleListSchema,
     ArticleOutSchema,
     EmbargoSchema,
     KillSchema,
-    Limits,
     VersionListSchema,
 )
 from pressroom_intake.store import (
@@ -43,42 +45,44 @@ from pressroom_shared.models import Article, ArticleVersion
 from pressroom_shared.steps import StepRef
 from pressroom_shared.timeutil import utcnow
 
-blp = Blueprint(
+
+class _Parser(FlaskParser):
+    """webargs' parser, but JSON bodies are read as POST reads them: the same limits and the
+    same precise errors ("Malformed JSON at line 1, column 21: ...") on every endpoint."""
+
+    def _raw_load_json(self, req: Any) -> Any:
+        if not is_json_request(req):
+            return core.missing
+        return json_body()
+
+
+class _Blueprint(Blueprint):
+    ARGUMENTS_PARSER = _Parser()
+
+
+blp = _Blueprint(
     "articles", __name__, url_prefix="/v1/articles", description="Submit and follow articles."
 )
 
 PROBLEM = "application/problem+json"
-PLAIN_TEXT_EXAMPLE = (
-    "27 мая 2025 05:39, Виктория Любимова, Новости СВО и мобилизации, 👁 946\n"
-    "Первый абзац новости…\nПодзаголовок\n- пункт списка\n"
-)
+_FORMATS = load_formats().formats
+# The installed input formats document themselves: no list here to keep in step with them.
 REQUEST_BODY = {
     "required": True,
-    "content": {
-        "application/json": {"schema": ArticleInSchema},
-        "application/vnd.iptc.ninjs+json; version=3.1": {
-            "schema": {"type": "object", "description": "IPTC ninjs 3.x (or version=2.2: 2.x)"}
-        },
-        "text/markdown": {
-            "schema": {"type": "string", "description": "CommonMark with YAML front matter"}
-        },
-        "text/plain": {"schema": {"type": "string"}, "example": PLAIN_TEXT_EXAMPLE},
-    },
+    "content": {media: spec for f in _FORMATS for media, spec in f.openapi.items()},
 }
 SUBMIT_DESCRIPTION = (
-    "Accepts `application/json` (the fields below; unknown fields are rejected), "
-    "`application/vnd.iptc.ninjs+json; version=2.2|3.1` (IPTC ninjs), `text/markdown` "
-    "(CommonMark with a YAML front-matter block holding the JSON fields) or "
-    "`text/plain; charset=utf-8|windows-1251|koi8-r` in the newsroom export format: a header "
-    "line `date, byline, rubric, 👁 views`, then paragraphs, short heading lines, `- ` bullets "
-    "and footnote marks `[n]` with optional `[n] text` definitions at the end. The article is "
-    "stored before the answer; rendering, indexing and delivery follow asynchronously."
+    "Accepts "
+    + "; ".join(f.description for f in _FORMATS)
+    + ". The article is stored before the answer; rendering, indexing and delivery follow "
+    "asynchronously."
 )
 
 
 def _problems(*statuses: int) -> Any:
+    # Every /v1 operation is rate limited (create_app), so every one documents the 429.
     def decorate(view: Any) -> Any:
-        for status in statuses:
+        for status in sorted({*statuses, 429}):
             view = blp.alt_response(status, schema=ProblemSchema, content_type=PROBLEM)(view)
         return view
 
@@ -125,7 +129,7 @@ class Articles(MethodView):
                 ctx.sessions,
                 g.api_key_id,
                 idempotency.parse_key(header),
-                idempotency.fingerprint(request.content_type or "", raw),
+                idempotency.fingerprint(request.mimetype, request.mimetype_params, raw),
                 now=now,
                 ttl=ctx.settings.idempotency_ttl_seconds,
             )
@@ -231,7 +235,7 @@ class ArticleResource(MethodView):
         ],
     )
     @blp.response(202, ArticleAcceptedSchema, description="The kill is stored and queued.")
-    @_problems(400, 401, 403, 404, 409, 412, 422)
+    @_problems(400, 401, 403, 404, 409, 412, 413, 415, 422)
     def delete(self, article_id: Any) -> Any:
         ctx = intake()
         reason = _kill_reason()
@@ -275,7 +279,7 @@ class ArticleEmbargo(MethodView):
     )
     @blp.arguments(EmbargoSchema)
     @blp.response(200, ArticleOutSchema)
-    @_problems(400, 401, 403, 404, 409, 422)
+    @_problems(400, 401, 403, 404, 409, 413, 422)
     def put(self, args: dict[str, Any], article_id: Any) -> Any:
         ctx = intake()
         now = utcnow()
@@ -302,13 +306,12 @@ class ArticleEmbargo(MethodView):
 
 
 def _parse(ctx: IntakeContext, raw: bytes, *, allow_correction: bool) -> Submission:
-    settings = ctx.settings
-    limits = Limits(settings.max_headline_chars, settings.max_body_chars, settings.max_tags)
     submission = parse_submission(
         raw,
         request.mimetype,
         dict(request.mimetype_params),
-        limits,
+        ctx.settings,
+        ctx.formats,
         now=utcnow(),
         correction_note=request.args.get("correction_note"),
     )
@@ -338,7 +341,8 @@ def _check_if_match(article: Article) -> None:
     wanted = request.headers.get("If-Match")
     if wanted is None:
         return
-    tags = {tag.strip().removeprefix("W/") for tag in wanted.split(",")}
+    # RFC 9110 13.1.1: If-Match compares strongly, so a weak tag (W/"v2") never matches.
+    tags = {tag.strip() for tag in wanted.split(",")}
     if "*" not in tags and _etag(article) not in tags:
         raise ProblemError(
             412,
@@ -361,14 +365,14 @@ def _kill_reason() -> str:
                 "Send the reason as application/json or as ?reason=.",
                 errors={"Content-Type": ["Use application/json."]},
             )
-        document = request.get_json(silent=True)
+        document = json_body()
         if not isinstance(document, dict):
             raise ProblemError(
                 400,
                 "invalid-request",
                 "Bad Request",
-                "Malformed JSON.",
-                errors={"_body": ["Malformed JSON."]},
+                "Expected a JSON object.",
+                errors={"_body": ["Expected a JSON object."]},
             )
         try:
             reason = KillSchema().load(document)["reason"] or reason

@@ -21,7 +21,7 @@ SWEEP_BATCHES = 10  # at most, per sweep
 def sweep(self: Task) -> int:  # type: ignore[type-arg]
     """Re-drive work whose message was lost, whose worker died, or whose retry is due."""
     ctx = context_of(self)
-    client = broker_client(ctx.settings.redis_url)
+    client = broker_client(ctx.settings)
     sent = 0
     try:
         # Short transactions (each holds SQLite's write lock only for one bounded batch); a few

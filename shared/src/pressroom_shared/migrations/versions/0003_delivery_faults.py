@@ -35,6 +35,11 @@ def upgrade() -> None:
         )
         batch_op.create_index("ix_steps_outlet_state", ["outlet", "state"], unique=False)
         batch_op.create_index("ix_steps_finished_at", ["finished_at"], unique=False)
+    with op.batch_alter_table("step_attempts", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("worker", sa.String(length=120), nullable=True))
+        batch_op.create_index(
+            "ix_step_attempts_worker_started_at", ["worker", "started_at"], unique=False
+        )
     # Unfinished work becomes due at once: the first sweep sorts it out.
     op.execute(
         "UPDATE steps SET due_at = updated_at "
@@ -53,6 +58,9 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("outlet_states")
+    with op.batch_alter_table("step_attempts", schema=None) as batch_op:
+        batch_op.drop_index("ix_step_attempts_worker_started_at")
+        batch_op.drop_column("worker")
     with op.batch_alter_table("steps", schema=None) as batch_op:
         batch_op.drop_index("ix_steps_finished_at")
         batch_op.drop_index("ix_steps_outlet_state")
