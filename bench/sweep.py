@@ -149,10 +149,9 @@ def main() -> None:
         ordered = sorted(timings)
         p95 = ordered[int(len(ordered) * 0.95) - 1]
         print(f"  {name:34} {statistics.median(ordered):6.2f} {p95:6.2f} {ordered[-1]:6.2f}")
-    print("(the first full sweep re-sends the lost steps; later ones find nothing due; with the")
-    print(
-        " backlog overdue, each sweep looks at 200 queued steps, re-sends none, and moves them on)"
-    )
+    print("(nothing is due in the second line: the lost steps were re-sent by an untimed sweep;")
+    print(" with the backlog overdue, each sweep looks at 200 queued steps, re-sends none, and")
+    print(" moves them on, each further ahead the longer it has waited)")
 
 
 if __name__ == "__main__":

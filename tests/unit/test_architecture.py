@@ -63,20 +63,34 @@ def test_there_is_no_bare_shared_package() -> None:
     assert not (REPO / "shared" / "src" / "shared").exists()
 
 
-def test_every_v1_route_requires_a_scope(tmp_path: Path) -> None:
+# What anyone may reach under /ops: the login form, logging out, and the console's own
+# script and stylesheet. Every other console route must name its scope.
+OPS_PUBLIC = {"console.login", "console.login_post", "console.logout", "console.static"}
+
+
+def test_every_v1_and_ops_route_requires_a_scope(tmp_path: Path) -> None:
     from pressroom_intake import create_app
     from pressroom_shared.config import Settings
 
     app = create_app(Settings(var_dir=tmp_path, redis_url="redis://127.0.0.1:1/0"))
-    checked = 0
+    checked = {"/v1/": 0, "/ops": 0}
     for rule in app.url_map.iter_rules():
-        if not rule.rule.startswith("/v1/") or rule.rule == "/v1/openapi.json":
+        if rule.rule == "/v1/openapi.json":
             continue
         view = app.view_functions[rule.endpoint]
-        view_class = getattr(view, "view_class", None)
-        assert view_class is not None, rule.rule
-        for method in rule.methods - {"HEAD", "OPTIONS"}:
-            handler = getattr(view_class, method.lower())
-            assert getattr(handler, "_pressroom_scope", None), f"{method} {rule.rule} has no scope"
-            checked += 1
-    assert checked >= 3
+        if rule.rule.startswith("/ops"):
+            if rule.endpoint in OPS_PUBLIC:
+                continue
+            assert getattr(view, "_pressroom_scope", None) == "operate", f"{rule.rule} has no scope"
+            checked["/ops"] += 1
+        elif rule.rule.startswith("/v1/"):
+            view_class = getattr(view, "view_class", None)
+            assert view_class is not None, rule.rule
+            for method in rule.methods - {"HEAD", "OPTIONS"}:
+                handler = getattr(view_class, method.lower())
+                assert getattr(handler, "_pressroom_scope", None), (
+                    f"{method} {rule.rule} has no scope"
+                )
+                checked["/v1/"] += 1
+    assert checked["/v1/"] >= 3
+    assert checked["/ops"] >= 10

@@ -132,6 +132,27 @@ class Settings:
     allow_example_secrets: bool = option(
         False, "Let outlets use the published example secret (local development only)."
     )
+    session_secret: str = option(
+        "",
+        "Key that signs the /ops console's session cookie. Empty: a random one is made once and "
+        "kept in the database, so every intake process (and restart) agrees.",
+    )
+    queue_age_alert_seconds: float = option(
+        300.0, "The console alerts when a queue's oldest waiting message is older than this."
+    )
+    stall_after_seconds: float = option(
+        120.0,
+        "A worker whose queues hold work older than this, and that finished no task for as "
+        "long, is making no progress (console alert; `pressroom workers --check` fails).",
+    )
+    prometheus_multiproc_dir: Path | None = field(
+        default=None,
+        metadata={
+            "variable": "PROMETHEUS_MULTIPROC_DIR",
+            "doc": "Folder where every process writes its metrics for /metrics (prometheus-client "
+            "multiprocess mode). `pressroom run` sets it to VAR_DIR/metrics for its children.",
+        },
+    )
     secrets: Mapping[str, str] = field(
         default_factory=dict,
         repr=False,  # never in a log line or a traceback
@@ -208,7 +229,7 @@ class Settings:
         values: dict[str, Any] = {}
         errors: list[str] = []
         for f in dataclasses.fields(cls):
-            name = PREFIX + f.name.upper()
+            name = f.metadata.get("variable", PREFIX + f.name.upper())
             if f.name == "secrets" or name not in environ:
                 continue
             try:
@@ -244,7 +265,7 @@ class Settings:
             value = getattr(self, f.name)
             if value is None or f.name == "secrets":
                 continue
-            env[PREFIX + f.name.upper()] = (
+            env[f.metadata.get("variable", PREFIX + f.name.upper())] = (
                 str(value).lower() if isinstance(value, bool) else str(value)
             )
         return env

@@ -96,7 +96,10 @@ class Article(Base):
 
 class ArticleVersion(Base):
     __tablename__ = "article_versions"
-    __table_args__ = (UniqueConstraint("article_id", "version"),)
+    __table_args__ = (
+        UniqueConstraint("article_id", "version"),
+        Index("ix_article_versions_received_at", "received_at"),  # the console's throughput
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     article_id: Mapped[str] = mapped_column(ForeignKey("articles.id"), index=True)
@@ -120,6 +123,8 @@ class ArticleVersion(Base):
     warnings: Mapped[list[str]] = mapped_column(default=list)
     extra: Mapped[dict[str, Any]] = mapped_column(default=dict)
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The submitting client's X-Request-ID (or ours): logs and the console's timeline show it.
+    request_id: Mapped[str | None] = mapped_column(String(200))
 
     article: Mapped[Article] = relationship(back_populates="versions")
 
@@ -256,6 +261,9 @@ class StepAttempt(Base):
     __table_args__ = (
         UniqueConstraint("step_id", "number"),
         Index("ix_step_attempts_worker_started_at", "worker", "started_at"),
+        # The console and /metrics read recent attempts (rates, latencies, last errors).
+        Index("ix_step_attempts_started_at", "started_at"),
+        Index("ix_step_attempts_finished_at", "finished_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -318,6 +326,33 @@ class OutletSend(Base):
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class OperatorAction(Base):
+    """Who did what to which delivery or outlet, from the console, the API or the CLI."""
+
+    __tablename__ = "operator_actions"
+    __table_args__ = (
+        Index("ix_operator_actions_at", "at"),
+        Index("ix_operator_actions_target", "target"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(40))
+    target: Mapped[str] = mapped_column(String(200))  # a delivery id or "outlet:NAME"
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class AppSecret(Base):
+    """A random key the service made for itself (the console's cookie signing key)."""
+
+    __tablename__ = "app_secrets"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class IdempotencyRecord(Base):

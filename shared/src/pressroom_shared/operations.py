@@ -15,7 +15,7 @@ from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session, aliased
 
 from pressroom_shared.contracts import Stage
-from pressroom_shared.models import OutletState, Step
+from pressroom_shared.models import OperatorAction, OutletState, Step
 from pressroom_shared.steps import (
     RETRYABLE_BY_OPERATOR,
     WAITING,
@@ -53,6 +53,8 @@ class DeliveryFilter:
     outlet: str | None = None
     article_id: str | None = None
     limit: int = 100
+    since: datetime | None = None  # last changed at or after
+    until: datetime | None = None  # last changed before
 
     def query(self) -> Select[Any]:
         query = select(Step).where(Step.stage == Stage.DELIVER)
@@ -62,7 +64,26 @@ class DeliveryFilter:
             query = query.where(Step.outlet == self.outlet)
         if self.article_id:
             query = query.where(Step.article_id == self.article_id)
+        if self.since:
+            query = query.where(Step.updated_at >= self.since)
+        if self.until:
+            query = query.where(Step.updated_at < self.until)
         return query
+
+    @property
+    def narrows(self) -> bool:
+        """Whether it picks some deliveries rather than all (bulk actions insist on it)."""
+        return bool(self.state or self.outlet or self.article_id or self.since or self.until)
+
+    def describe(self) -> dict[str, str]:
+        fields = {
+            "state": self.state,
+            "outlet": self.outlet,
+            "article": self.article_id,
+            "since": self.since.isoformat() if self.since else None,
+            "until": self.until.isoformat() if self.until else None,
+        }
+        return {k: v for k, v in fields.items() if v}
 
 
 def list_deliveries(session: Session, where: DeliveryFilter) -> list[Step]:
@@ -148,6 +169,7 @@ def retry_deliveries(
         changed.append(step.id)
         refs.append(StepRef.of(step))
     log.info("deliveries.retried", by=by, changed=len(changed), skipped=len(skipped))
+    record_actions(session, "retry", changed, now=now, by=by)
     return ActionResult(changed, skipped, refs)
 
 
@@ -174,7 +196,90 @@ def cancel_deliveries(
         else:
             skipped[step.id] = f"it is {state_of(step.state)}"
     log.info("deliveries.canceled", by=by, changed=len(changed), skipped=len(skipped))
+    record_actions(session, "cancel", changed, now=now, by=by)
     return ActionResult(changed, skipped, [])
+
+
+# An operator's verdict on a delivery whose outcome could not be known.
+MARK_OUTCOMES = {"delivered": StepState.DONE, "failed": StepState.FAILED}
+
+
+def mark_deliveries(
+    session: Session, steps: Sequence[Step], outcome: str, *, now: datetime, by: str
+) -> ActionResult:
+    """Settle `unknown` deliveries as delivered or failed, once the operator has checked the
+    outlet (e.g. the partner confirms it has the story)."""
+    state = MARK_OUTCOMES[outcome]
+    changed, skipped = [], {}
+    for step in steps:
+        result = session.execute(
+            update(Step)
+            .where(Step.id == step.id, Step.state == StepState.UNKNOWN)
+            .values(
+                state=state,
+                finished_at=now,
+                due_at=None,
+                updated_at=now,
+                last_error=None
+                if state == StepState.DONE
+                else f"marked failed by {by} (was: {step.last_error or 'unknown'})",
+                receipt={"marked_by": by} if state == StepState.DONE else step.receipt,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount == 1:  # type: ignore[attr-defined]
+            changed.append(step.id)
+        else:
+            skipped[step.id] = f"it is {state_of(step.state)}, not unknown"
+    log.info("deliveries.marked", by=by, outcome=outcome, changed=len(changed))
+    record_actions(session, f"mark-{outcome}", changed, now=now, by=by)
+    return ActionResult(changed, skipped, [])
+
+
+DELIVERY_ACTIONS = ("retry", "cancel", "mark-delivered", "mark-failed")
+
+
+def act_on_deliveries(
+    session: Session,
+    action: str,
+    steps: Sequence[Step],
+    *,
+    now: datetime,
+    policy: StepPolicy,
+    by: str,
+) -> ActionResult:
+    """One of DELIVERY_ACTIONS on the given deliveries; the console, API and CLI all call it."""
+    if action == "retry":
+        return retry_deliveries(session, steps, now=now, policy=policy, by=by)
+    if action == "cancel":
+        return cancel_deliveries(session, steps, now=now, by=by)
+    if action.startswith("mark-") and action[5:] in MARK_OUTCOMES:
+        return mark_deliveries(session, steps, action[5:], now=now, by=by)
+    raise ValueError(f"unknown action {action!r}")
+
+
+def record_actions(
+    session: Session,
+    action: str,
+    targets: Sequence[str],
+    *,
+    now: datetime,
+    by: str,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """The audit trail: one row per thing changed (nothing changed, nothing recorded)."""
+    session.add_all(
+        OperatorAction(at=now, actor=by, action=action, target=target, detail=detail or {})
+        for target in targets
+    )
+
+
+def recent_actions(session: Session, limit: int = 50) -> list[OperatorAction]:
+    return list(
+        session.scalars(
+            select(OperatorAction).order_by(OperatorAction.at.desc()).limit(limit)
+        ).all()
+    )
 
 
 def outlet_modes(session: Session) -> dict[str, OutletState]:
@@ -192,6 +297,9 @@ def set_outlet_mode(
     row.reason = reason
     row.changed_by = by
     row.changed_at = now
+    record_actions(
+        session, f"outlet-{mode}", [f"outlet:{name}"], now=now, by=by, detail={"reason": reason}
+    )
     if mode is OutletMode.DISABLED:
         log.error("outlet.disabled", outlet=name, reason=reason, alert=True)
     elif mode is OutletMode.PAUSED and by == "remote":

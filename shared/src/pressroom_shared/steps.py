@@ -596,37 +596,52 @@ def _finish_attempt(
 
 
 def complete(session: Session, step: Step, *, now: datetime, receipt: dict[str, object]) -> bool:
-    if not _finish_attempt(session, step, now=now, outcome="done", error=None):
-        return False
-    session.execute(
-        update(Step)
-        .where(Step.id == step.id)
-        .values(
-            state=StepState.DONE,
-            finished_at=now,
-            lease_expires_at=None,
-            next_attempt_at=None,
-            due_at=None,
-            receipt=receipt,
-        )
-        .execution_options(synchronize_session=False)
+    return _end_attempt(
+        session,
+        step,
+        now=now,
+        outcome="done",
+        error=None,
+        state=StepState.DONE,
+        finished_at=now,
+        next_attempt_at=None,
+        receipt=receipt,
     )
-    return True
 
 
 def cancel(session: Session, step: Step, *, now: datetime, reason: str) -> bool:
-    if not _finish_attempt(session, step, now=now, outcome="canceled", error=reason):
+    return _end_attempt(
+        session,
+        step,
+        now=now,
+        outcome="canceled",
+        error=reason,
+        state=StepState.CANCELED,
+        finished_at=now,
+        last_error=reason,
+    )
+
+
+def _end_attempt(
+    session: Session,
+    step: Step,
+    *,
+    now: datetime,
+    outcome: str,
+    error: str | None,
+    **values: object,
+) -> bool:
+    """Close this worker's attempt and move the step on; False when the lease was lost.
+
+    Whatever follows, the lease is given up and the sweeper has nothing to look at unless
+    `values` says when (a retry's `due_at`).
+    """
+    if not _finish_attempt(session, step, now=now, outcome=outcome, error=error):
         return False
     session.execute(
         update(Step)
         .where(Step.id == step.id)
-        .values(
-            state=StepState.CANCELED,
-            finished_at=now,
-            lease_expires_at=None,
-            due_at=None,
-            last_error=reason,
-        )
+        .values(**{"lease_expires_at": None, "due_at": None, **values})
         .execution_options(synchronize_session=False)
     )
     return True
@@ -701,8 +716,6 @@ def fail(
     once with a countdown; a later one is left to the sweeper, since long Celery countdowns
     break with Redis' visibility timeout.
     """
-    if not _finish_attempt(session, step, now=now, outcome=kind, error=error):
-        return None
     retry = policy.retry(step.stage)
     superseded = kind == "transient" and bool(
         session.scalar(
@@ -712,15 +725,11 @@ def fail(
         )
     )
     values: dict[str, object]
+    last_error = error
     if superseded:
         decision = FailureDecision(StepState.CANCELED, None)
-        values = {
-            "state": StepState.CANCELED,
-            "finished_at": now,
-            "next_attempt_at": None,
-            "due_at": None,
-        }
-        error = f"{error}; superseded: a newer version goes to this outlet"
+        values = {"state": StepState.CANCELED, "finished_at": now, "next_attempt_at": None}
+        last_error = f"{error}; superseded: a newer version goes to this outlet"
     elif kind == "transient" and step.attempts - step.retry_from < retry.max_attempts:
         delay = retry.delay(step.attempts - step.retry_from, retry_after)
         due = now + timedelta(seconds=delay)
@@ -735,38 +744,37 @@ def fail(
     else:
         state = StepState.UNKNOWN if kind == "unknown" else StepState.FAILED
         decision = FailureDecision(state, None)
-        values = {"state": state, "finished_at": now, "next_attempt_at": None, "due_at": None}
-    session.execute(
-        update(Step)
-        .where(Step.id == step.id)
-        .values(last_error=error, error_kind=kind, lease_expires_at=None, **values)
-        .execution_options(synchronize_session=False)
+        values = {"state": state, "finished_at": now, "next_attempt_at": None}
+    ended = _end_attempt(
+        session,
+        step,
+        now=now,
+        outcome=kind,
+        error=error,
+        last_error=last_error,
+        error_kind=kind,
+        **values,
     )
-    return decision
+    return decision if ended else None
 
 
 def hold_for_outlet(
     session: Session, step: Step, *, now: datetime, error: str, kind: str = "gone"
 ) -> bool:
     """The outlet was disabled or paused by this attempt (410, refused credentials): the step
-    waits, unfailed, for a resume."""
-    if not _finish_attempt(session, step, now=now, outcome=kind, error=error):
-        return False
-    session.execute(
-        update(Step)
-        .where(Step.id == step.id)
-        .values(
-            state=StepState.RETRYING,
-            last_error=error,
-            error_kind=kind,
-            lease_expires_at=None,
-            next_attempt_at=None,
-            enqueued_at=None,
-            due_at=None,  # `resume_outlet` makes it due again
-        )
-        .execution_options(synchronize_session=False)
+    waits, unfailed, for a resume (`operations.resume_outlet` makes it due again)."""
+    return _end_attempt(
+        session,
+        step,
+        now=now,
+        outcome=kind,
+        error=error,
+        state=StepState.RETRYING,
+        last_error=error,
+        error_kind=kind,
+        next_attempt_at=None,
+        enqueued_at=None,
     )
-    return True
 
 
 def release_followers(
@@ -886,12 +894,14 @@ def take_due(
         else:
             # Still in its queue. The longer it has waited, the later it is looked at again
             # (the wait doubles), so a long backlog costs the sweeper less and less.
-            waited = (now - row.enqueued_at).total_seconds()
-            back_off.setdefault(round(max(policy.redrive_after, waited)), []).append(row.id)
+            # Powers of two of REDRIVE_AFTER, so one UPDATE moves each group.
+            waited = (now - row.enqueued_at).total_seconds() / max(policy.redrive_after, 0.001)
+            doublings = max(int(waited), 1).bit_length() - 1
+            back_off.setdefault(min(doublings, 16), []).append(row.id)
     _set_due(session, finished, None)
     _set_due(session, later, now + timedelta(seconds=policy.redrive_after))
-    for seconds, ids in back_off.items():
-        _set_due(session, ids, now + timedelta(seconds=seconds))
+    for doublings, ids in back_off.items():
+        _set_due(session, ids, now + timedelta(seconds=policy.redrive_after * 2**doublings))
     for when, ids in not_yet.items():
         _set_due(session, ids, when)
     if send:

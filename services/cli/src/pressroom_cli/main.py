@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from pathlib import Path
 
 import click
 from sqlalchemy.orm import Session
 
-from pressroom_cli.operate import deliveries, outlets
+from pressroom_cli.monitor import queues, workers
+from pressroom_cli.operate import deliveries, embedded_redis_note, outlets
 from pressroom_cli.receiver import serve
 from pressroom_cli.redis_server import EmbeddedRedis
 from pressroom_cli.supervisor import programs, supervise
@@ -57,7 +60,13 @@ def run(settings: Settings, host: str, port: int) -> None:
         sys.exit(_run(settings, outlets, host, port))
     with EmbeddedRedis(settings.var_dir / "redis") as redis:
         click.echo(f"pressroom: embedded Redis at {redis.url}", err=True)
-        code = _run(settings.replace(redis_url=redis.url), outlets, host, port)
+        # For the operator commands run from another shell (pressroom queues, workers...).
+        note = embedded_redis_note(settings)
+        note.write_text(redis.url, encoding="utf-8")
+        try:
+            code = _run(settings.replace(redis_url=redis.url), outlets, host, port)
+        finally:
+            note.unlink(missing_ok=True)
     sys.exit(code)
 
 
@@ -85,11 +94,21 @@ def site_url_for(host: str, port: int) -> str:
 
 
 def _run(settings: Settings, outlets: list[OutletConfig], host: str, port: int) -> int:
+    settings = settings.replace(prometheus_multiproc_dir=metrics_folder(settings))
     env = {**os.environ, **settings.to_env()}
     click.echo(f"pressroom: intake on http://{host}:{port}", err=True)
     configure_logging(settings, "supervisor")
     status_file = settings.var_dir / "supervisor.json"
     return supervise(programs(settings, outlets, host, port), env, status_file)
+
+
+def metrics_folder(settings: Settings) -> Path:
+    """Where every child writes its metrics for the intake's /metrics to add up; emptied at each
+    start, since files of processes from an earlier run would be counted forever."""
+    folder = settings.prometheus_multiproc_dir or settings.var_dir / "metrics"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    return folder
 
 
 @cli.group()
@@ -185,6 +204,8 @@ def webhook_receiver(host: str, port: int, secret: str) -> None:
 
 cli.add_command(deliveries)
 cli.add_command(outlets)
+cli.add_command(queues)
+cli.add_command(workers)
 
 
 @cli.command("config-docs")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import click
@@ -27,12 +28,11 @@ from pressroom_shared.operations import (
     DELIVERY_STATES,
     ActionResult,
     DeliveryFilter,
-    cancel_deliveries,
+    act_on_deliveries,
     delivery_view,
     list_deliveries,
     outlet_modes,
     resume_outlet,
-    retry_deliveries,
     set_outlet_mode,
     state_of,
 )
@@ -41,6 +41,26 @@ from pressroom_shared.steps import OutletMode, StepPolicy
 from pressroom_shared.timeutil import utcnow
 
 OPERATOR = "cli"
+
+
+def embedded_redis_note(settings: Settings) -> Path:
+    """Where `pressroom run` notes the URL of the Redis it started itself."""
+    return settings.var_dir / "redis" / "url"
+
+
+def with_redis(settings: Settings) -> Settings:
+    """Settings whose redis_url is set: the configured one, or that of the Redis a running
+    `pressroom run` started itself (so operator commands work beside `make run`)."""
+    if settings.redis_url:
+        return settings
+    try:
+        url = embedded_redis_note(settings).read_text(encoding="utf-8").strip()
+    except OSError:
+        raise click.ClickException(
+            "PRESSROOM_REDIS_URL is not set and no `pressroom run` with its own Redis is running "
+            f"from {settings.var_dir}"
+        ) from None
+    return settings.replace(redis_url=url)
 
 
 def _sessions(settings: Settings) -> sessionmaker[Session]:
@@ -131,13 +151,11 @@ def _act(
             steps = [step]
         else:
             steps = list(session.scalars(where.query().order_by(Step.created_at)).all())
-        now = utcnow()
-        result: ActionResult = (
-            retry_deliveries(session, steps, now=now, policy=policy, by=OPERATOR)
-            if action == "retry"
-            else cancel_deliveries(session, steps, now=now, by=OPERATOR)
+        result: ActionResult = act_on_deliveries(
+            session, action, steps, now=utcnow(), policy=policy, by=OPERATOR
         )
     if result.to_send:
+        settings = with_redis(settings)
         producer: Celery = make_celery(settings, [o.name for o in load_outlets(settings)])
         send_steps(producer, result.to_send)
     if as_json:
@@ -187,6 +205,32 @@ def cancel_command(
     """Stop deliveries that have not started, wait to retry, or failed."""
     where = DeliveryFilter(state, outlet, article_id, limit=0)
     _act(settings, "cancel", delivery_id, where, as_json)
+
+
+@deliveries.command("mark")
+@click.argument("delivery_id", required=False)
+@click.option(
+    "--as",
+    "outcome",
+    type=click.Choice(["delivered", "failed"]),
+    required=True,
+    help="What the operator found out at the outlet.",
+)
+@_with_filters
+@click.option("--json", "as_json", is_flag=True, help="JSON for scripts.")
+@click.pass_obj
+def mark_command(
+    settings: Settings,
+    delivery_id: str | None,
+    outcome: str,
+    state: str | None,
+    outlet: str | None,
+    article_id: str | None,
+    as_json: bool,
+) -> None:
+    """Settle `unknown` deliveries as delivered or failed, once you have checked the outlet."""
+    where = DeliveryFilter(state, outlet, article_id, limit=0)
+    _act(settings, f"mark-{outcome}", delivery_id, where, as_json)
 
 
 @click.group(invoke_without_command=True)

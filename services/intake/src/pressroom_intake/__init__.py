@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from flask import Flask
 
+from pressroom_intake.console import install_console
 from pressroom_intake.context import IntakeContext
+from pressroom_intake.observe import install_observability
 from pressroom_intake.problems import ProblemApi, ProblemError, handle_problem_error
 from pressroom_intake.ratelimit import API_SCOPE, install_limiter
 from pressroom_intake.request_body import IntakeRequest
@@ -18,7 +20,7 @@ from pressroom_shared.steps import StepPolicy
 
 
 def create_app(settings: Settings) -> Flask:
-    from pressroom_intake.views import articles, deliveries, health, search, site
+    from pressroom_intake.views import articles, deliveries, health, metrics, search, site
 
     configure_logging(settings, "intake")
     app = Flask(__name__)
@@ -33,6 +35,7 @@ def create_app(settings: Settings) -> Flask:
         OPENAPI_REDOC_PATH="docs",
     )
     install_security_headers(app)
+    install_observability(app)
     app.json.ensure_ascii = False  # type: ignore[attr-defined]  # Cyrillic stays readable and 3x smaller
     outlets = tuple(load_outlets(settings))
     engine = make_engine(settings)
@@ -61,4 +64,6 @@ def create_app(settings: Settings) -> Flask:
     app.register_error_handler(ProblemError, handle_problem_error)
     app.register_blueprint(site.blp)
     app.register_blueprint(health.blp)
+    app.register_blueprint(metrics.blp)
+    install_console(app)
     return app

@@ -5,6 +5,8 @@ gunicorn answers some requests itself, before the app sees them; these limits de
 and the README lists them (section "What the server answers itself").
 """
 
+import contextlib
+
 # Threads, not sync workers: a sync worker is held for as long as one client takes to send its
 # request, so two slow clients stalled the whole intake. A gthread worker parks idle
 # connections on its poller and gives each request in flight a thread of its own.
@@ -21,3 +23,13 @@ limit_request_fields = 100
 limit_request_field_size = 8190
 
 accesslog = "-"
+
+
+def child_exit(_server: object, worker: object) -> None:
+    """A gone process's live gauges must not be summed into /metrics any more (prometheus-client
+    multiprocess mode; a no-op when PROMETHEUS_MULTIPROC_DIR is unset)."""
+    from prometheus_client import multiprocess
+
+    # TypeError: no folder, so not in multiprocess mode.
+    with contextlib.suppress(KeyError, OSError, TypeError):
+        multiprocess.mark_process_dead(worker.pid)  # type: ignore[attr-defined,no-untyped-call]

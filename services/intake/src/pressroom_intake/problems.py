@@ -13,7 +13,7 @@ from typing import Any
 import marshmallow as ma
 import structlog
 from flask import Response, json
-from flask_smorest import Api
+from flask_smorest import Api, Blueprint
 from werkzeug.exceptions import HTTPException
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -80,6 +80,20 @@ def problem(
     )
     response.headers.update(headers or {})
     return response
+
+
+def documents_problems(blp: Blueprint, *statuses: int) -> Any:
+    """A view decorator: the operation documents these problem answers, and 429 (every /v1
+    operation is rate limited, see create_app)."""
+
+    def decorate(view: Any) -> Any:
+        for status in sorted({*statuses, 429}):
+            view = blp.alt_response(status, schema=ProblemSchema, content_type=PROBLEM_MEDIA_TYPE)(
+                view
+            )
+        return view
+
+    return decorate
 
 
 def handle_problem_error(error: ProblemError) -> Response:

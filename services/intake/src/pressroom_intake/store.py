@@ -8,6 +8,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+import structlog
 from slugify import slugify
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -189,6 +190,10 @@ def _add_version(
         submitted_by=submitted_by,
         received_at=now,
     )
+    # Bound by the intake for each request (X-Request-ID), so the timeline can show it; the
+    # request's later log lines name the article too.
+    version.request_id = structlog.contextvars.get_contextvars().get("request_id")
+    structlog.contextvars.bind_contextvars(article_id=article.id, version=number)
     article.current_version = number
     article.pubstatus = pubstatus
     article.updated_at = now

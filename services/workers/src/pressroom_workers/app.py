@@ -13,6 +13,7 @@ from pressroom_shared.outlets_config import load_outlets
 from pressroom_shared.plugins import RenderContext
 from pressroom_shared.steps import StepPolicy
 from pressroom_workers.context import WorkerContext, build_outlets, build_renderers
+from pressroom_workers.heartbeat import Heartbeat
 
 TASK_MODULES = [
     "pressroom_workers.tasks.render",
@@ -46,6 +47,7 @@ def create_worker_app(settings: Settings) -> WorkerCelery:
         outlet_configs={o.name: o for o in outlet_configs},
     )
     signals.setup_logging.connect(lambda **_: configure_logging(settings, "worker"), weak=False)
+    Heartbeat(app, settings).connect()
     app.loader.import_default_modules()
     return app
 

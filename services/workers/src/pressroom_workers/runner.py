@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -20,7 +21,9 @@ from pressroom_shared import breaker
 from pressroom_shared.contracts import Stage
 from pressroom_shared.db import transaction
 from pressroom_shared.dispatch import send_steps
+from pressroom_shared.metrics import TASK_SECONDS, TASKS
 from pressroom_shared.models import Step
+from pressroom_shared.monitoring import request_id_of
 from pressroom_shared.operations import set_outlet_mode
 from pressroom_shared.outlets_config import OutletConfig
 from pressroom_shared.plugins import (
@@ -79,8 +82,18 @@ def worker_identity() -> str:
 
 
 def run_step(ctx: WorkerContext, app: Celery, stage: Stage, step_id: str) -> Outcome:
+    started = time.monotonic()
+    outcome = _run_step(ctx, app, stage, step_id)
+    TASKS.labels(str(stage), outcome.state).inc()
+    TASK_SECONDS.labels(str(stage), outcome.state).observe(time.monotonic() - started)
+    return outcome
+
+
+def _run_step(ctx: WorkerContext, app: Celery, stage: Stage, step_id: str) -> Outcome:
     with transaction(ctx.sessions) as session:
         step = claim(session, step_id, now=utcnow(), policy=ctx.policy, worker=worker_identity())
+        # The submitting client's X-Request-ID follows the article into every log line.
+        request_id = request_id_of(session, step) if step is not None else None
     if step is None:
         log.info("step.skipped", step_id=step_id, stage=str(stage))
         return Outcome("skipped", "finished, not due, superseded or owned by another worker")
@@ -92,12 +105,13 @@ def run_step(ctx: WorkerContext, app: Celery, stage: Stage, step_id: str) -> Out
         version=step.version,
         stage=step.stage,
         outlet=step.outlet,
+        request_id=request_id,
     )
     try:
         outcome = _attempt(ctx, app, step)
     finally:
         structlog.contextvars.unbind_contextvars(
-            "step_id", "article_id", "version", "stage", "outlet"
+            "step_id", "article_id", "version", "stage", "outlet", "request_id"
         )
     if step.stage == Stage.DELIVER and outcome.state != "skipped":
         with transaction(ctx.sessions) as session:

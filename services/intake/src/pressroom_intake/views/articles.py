@@ -17,7 +17,11 @@ from pressroom_intake.auth import require_scope
 from pressroom_intake.context import IntakeContext, intake
 from pressroom_intake.formats.base import load_formats
 from pressroom_intake.listing import ArticleFilter, list_articles
-from pressroom_intake.problems import ProblemError, ProblemSchema, flatten_errors
+from pressroom_intake.problems import (
+    ProblemError,
+    documents_problems,
+    flatten_errors,
+)
 from pressroom_intake.request_body import json_body
 from pressroom_intake.schemas import (
     ArticleAcceptedSchema,
@@ -64,7 +68,6 @@ blp = _Blueprint(
     "articles", __name__, url_prefix="/v1/articles", description="Submit and follow articles."
 )
 
-PROBLEM = "application/problem+json"
 _FORMATS = load_formats().formats
 # The installed input formats document themselves: no list here to keep in step with them.
 REQUEST_BODY = {
@@ -80,13 +83,7 @@ SUBMIT_DESCRIPTION = (
 
 
 def _problems(*statuses: int) -> Any:
-    # Every /v1 operation is rate limited (create_app), so every one documents the 429.
-    def decorate(view: Any) -> Any:
-        for status in sorted({*statuses, 429}):
-            view = blp.alt_response(status, schema=ProblemSchema, content_type=PROBLEM)(view)
-        return view
-
-    return decorate
+    return documents_problems(blp, *statuses)
 
 
 @blp.route("")

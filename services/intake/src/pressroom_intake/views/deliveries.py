@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from pressroom_intake.auth import require_scope
 from pressroom_intake.context import intake
-from pressroom_intake.problems import ProblemError, ProblemSchema
+from pressroom_intake.problems import ProblemError, documents_problems
 from pressroom_intake.schemas import (
     DeliveryActionSchema,
     DeliveryListArgsSchema,
@@ -40,16 +40,9 @@ blp = Blueprint(
     description="Deliveries to outlets: see them, retry or cancel them (scope `operate`).",
 )
 
-PROBLEM = "application/problem+json"
-
 
 def _problems(*statuses: int) -> Any:
-    def decorate(view: Any) -> Any:
-        for status in statuses:
-            view = blp.alt_response(status, schema=ProblemSchema, content_type=PROBLEM)(view)
-        return view
-
-    return decorate
+    return documents_problems(blp, *statuses)
 
 
 @blp.route("")
