@@ -1,7 +1,9 @@
 """Every registered outlet type honours the Outlet contract against its real target.
 
 A new outlet type needs an entry in TARGETS: a function that builds an instance pointed at
-a real local target (a folder, a WebhookReceiver, ...) for the duration of a test.
+a real local target (a folder, a WebhookReceiver, ...) for the duration of a test. It yields
+the outlet's config, or (config, settings) when the outlet needs more (a migrated database
+for outlets that record their sends).
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import pytest
 
 from pressroom_shared.article import Article, Event
 from pressroom_shared.config import Settings
+from pressroom_shared.db import make_engine
+from pressroom_shared.migrate import upgrade
 from pressroom_shared.outlets_config import OutletConfig
 from pressroom_shared.plugins import (
     Delivery,
@@ -25,6 +29,8 @@ from pressroom_shared.plugins import (
     load_renderers,
 )
 from tests.support.articles import killed, make_article, next_version
+from tests.support.bot_api import BotApi
+from tests.support.smtp_server import SmtpServer
 from tests.support.webhook_receiver import WebhookReceiver
 
 OUTLET_TYPES = load_outlet_types()
@@ -50,9 +56,40 @@ def webhook_target(tmp_path: Path) -> Iterator[OutletConfig]:
         )
 
 
-TARGETS: dict[str, Callable[[Path], contextlib.AbstractContextManager[OutletConfig]]] = {
+def migrated(tmp_path: Path) -> Settings:
+    settings = SETTINGS.replace(database_url=f"sqlite:///{tmp_path / 'pressroom.db'}")
+    upgrade(make_engine(settings))
+    return settings
+
+
+@contextlib.contextmanager
+def telegram_target(tmp_path: Path) -> Iterator[tuple[OutletConfig, Settings]]:
+    with BotApi() as api:
+        options = {"api_base": api.url, "token": api.token, "chat_id": "@pressroom_test"}
+        yield OutletConfig(name="channel", type="telegram", options=options), migrated(tmp_path)
+
+
+@contextlib.contextmanager
+def email_target(tmp_path: Path) -> Iterator[tuple[OutletConfig, Settings]]:
+    with SmtpServer(tmp_path) as smtp:
+        options = {
+            "host": "127.0.0.1",
+            "port": smtp.port,
+            "ca_file": smtp.ca_file,
+            "username": smtp.username,
+            "password": smtp.password,
+            "sender": "news@pressroom.example",
+            "recipients": ["a@example.org", "b@example.org"],
+        }
+        yield OutletConfig(name="letters", type="email", options=options), migrated(tmp_path)
+
+
+Target = OutletConfig | tuple[OutletConfig, Settings]
+TARGETS: dict[str, Callable[[Path], contextlib.AbstractContextManager[Target]]] = {
     "static_site": static_site_target,
     "webhook": webhook_target,
+    "telegram": telegram_target,
+    "email": email_target,
 }
 
 
@@ -62,8 +99,9 @@ def outlet(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Outlet]:
     target = TARGETS.get(type_name)
     if target is None:
         pytest.fail(f"outlet type {type_name!r} has no contract target: add one to TARGETS")
-    with target(tmp_path) as config:
-        yield OUTLET_TYPES[type_name](config, SETTINGS)
+    with target(tmp_path) as built:
+        config, settings = built if isinstance(built, tuple) else (built, SETTINGS)
+        yield OUTLET_TYPES[type_name](config, settings)
 
 
 def delivery_for(outlet: Outlet, article: Article, event: Event, attempt: int = 1) -> Delivery:
@@ -78,7 +116,7 @@ def delivery_for(outlet: Outlet, article: Article, event: Event, attempt: int = 
 
 
 def test_expected_outlet_types_are_registered() -> None:
-    assert {"static_site", "webhook"} <= OUTLET_TYPES.keys()
+    assert {"static_site", "webhook", "telegram", "email"} <= OUTLET_TYPES.keys()
 
 
 def test_outlet_satisfies_protocol(outlet: Outlet) -> None:

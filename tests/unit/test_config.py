@@ -83,3 +83,53 @@ def test_pressroom_secret_variables_are_collected_and_never_shown() -> None:
 def test_example_secrets_are_refused_by_default() -> None:
     assert Settings.from_env({}).allow_example_secrets is False
     assert Settings.from_env({"PRESSROOM_ALLOW_EXAMPLE_SECRETS": "true"}).allow_example_secrets
+
+
+def test_outlet_options_report_every_problem_and_unknown_keys() -> None:
+
+    from pressroom_shared.outlet_options import OptionsError
+    from pressroom_shared.outlets_config import OutletConfigError, parse_outlets
+    from pressroom_workers.outlets.webhook import WebhookOutlet
+
+    config = parse_outlets('[outlets.p]\ntype = "webhook"\nurll = "x"\ntimeout = -1\n')[0]
+    with pytest.raises(OptionsError) as info:
+        WebhookOutlet(config, Settings())
+    message = str(info.value)
+    for part in ("unknown option 'urll'", "url: is required", "timeout: must be positive"):
+        assert part in message
+    with pytest.raises(OutletConfigError, match="min_urgency"):
+        parse_outlets('[outlets.p]\ntype = "webhook"\n[outlets.p.routing]\nmin_urgency = 12\n')
+
+
+def test_secret_options_come_from_named_secret_variables() -> None:
+    from dataclasses import dataclass
+
+    from pressroom_shared.outlet_options import OptionsError, parse_options, secret_option
+
+    @dataclass(frozen=True)
+    class Opts:
+        token: str = secret_option("the token")
+
+    settings = Settings(secrets={"PRESSROOM_SECRET_TG": "123:abc"})
+    assert parse_options(Opts, "tg", {"token_env": "PRESSROOM_SECRET_TG"}, settings).token == (
+        "123:abc"
+    )
+    with pytest.raises(OptionsError, match="PRESSROOM_SECRET_"):
+        parse_options(Opts, "tg", {"token_env": "HOME"}, settings)
+    with pytest.raises(OptionsError, match="not set"):
+        parse_options(Opts, "tg", {"token_env": "PRESSROOM_SECRET_NOPE"}, settings)
+    with pytest.raises(OptionsError, match="not both"):
+        parse_options(Opts, "tg", {"token": "x", "token_env": "PRESSROOM_SECRET_TG"}, settings)
+
+
+def test_only_webhooks_may_take_embargoed_stories_flagged(tmp_path: Path) -> None:
+    from pressroom_shared.outlets_config import OutletConfigError, parse_outlets
+    from pressroom_shared.plugins import build_outlet, load_outlet_types
+
+    (config,) = parse_outlets(
+        f'[outlets.site]\ntype = "static_site"\npath = "{tmp_path}"\nembargo = "flag"\n'
+    )
+    with pytest.raises(OutletConfigError, match="only webhooks"):
+        build_outlet(load_outlet_types(), config, Settings())
+    with pytest.raises(OutletConfigError, match="unknown type 'fax'"):
+        build_outlet(load_outlet_types(), config.__class__("x", "fax"), Settings())

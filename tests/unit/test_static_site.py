@@ -78,8 +78,8 @@ def manifest(site: Path) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({}, "needs path"),
-        ({"path": ""}, "needs path"),
+        ({}, "path: (is required|must be a path)"),
+        ({"path": ""}, "path: (is required|must be a path)"),
         ({"path": "/tmp/x", "base_url": "ftp://example.org"}, "base_url"),
         ({"path": "/tmp/x", "base_url": "example.org/site"}, "base_url"),
     ],

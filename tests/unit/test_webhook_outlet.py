@@ -87,9 +87,9 @@ def closed_port_url() -> str:
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"url": "ftp://example.org/", "secret": SECRET}, "url must be an http"),
-        ({"url": "example.org/hooks", "secret": SECRET}, "url must be an http"),
-        ({"secret": SECRET}, "url must be an http"),
+        ({"url": "ftp://example.org/", "secret": SECRET}, "url: (must be an http|is required)"),
+        ({"url": "example.org/hooks", "secret": SECRET}, "url: (must be an http|is required)"),
+        ({"secret": SECRET}, "url: (must be an http|is required)"),
         ({"url": "https://example.org/hooks"}, "needs secret"),
         ({"url": "https://example.org/hooks", "secret": "MfKQ9r8GKYqrTwjU"}, "start with 'whsec_'"),
         ({"url": "https://example.org/hooks", "secret": "whsec_not base64!"}, "not base64"),

@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 from sqlalchemy import (
     JSON,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -278,7 +279,8 @@ class StepAttempt(Base):
 
 
 class OutletState(Base):
-    """An outlet an operator paused, or the remote disabled (410 Gone); absent means active."""
+    """An outlet's mode (paused by an operator, disabled or paused by the remote: 410, 401/403;
+    absent means active), its circuit breaker and its send pacing, shared by every worker."""
 
     __tablename__ = "outlet_states"
 
@@ -287,6 +289,43 @@ class OutletState(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     changed_by: Mapped[str | None] = mapped_column(String(100))
     changed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    breaker: Mapped[str] = mapped_column(String(16), default="closed", server_default="closed")
+    failures: Mapped[int] = mapped_column(default=0, server_default="0")  # consecutive
+    # open: when the probe may go; half_open: when the probe's lease ends
+    breaker_until: Mapped[datetime | None]
+    breaker_changed_at: Mapped[datetime | None]
+    tokens: Mapped[float | None] = mapped_column(Float)  # pacing bucket, refilled since tokens_at
+    tokens_at: Mapped[datetime | None]
+
+
+class OutletSend(Base):
+    """One message an outlet sent (or is about to send) to one recipient of one delivery.
+
+    Outlets that cannot dedupe a resend remotely (Telegram, e-mail) record here what they are
+    about to send and what became of it, so a retry or a crash mid-send never sends anyone the
+    same thing twice, and a later kill or correction knows who received the original.
+    """
+
+    __tablename__ = "outlet_sends"
+    __table_args__ = (
+        UniqueConstraint("outlet", "delivery_id", "kind", "recipient"),
+        Index("ix_outlet_sends_article", "outlet", "article_id", "kind", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    outlet: Mapped[str] = mapped_column(String(40))
+    delivery_id: Mapped[str] = mapped_column(String(64))
+    # No foreign key: contract tests deliver articles that were never stored.
+    article_id: Mapped[str] = mapped_column(String(36))
+    version: Mapped[int]
+    kind: Mapped[str] = mapped_column(String(16))  # issue | notice | post
+    recipient: Mapped[str] = mapped_column(String(320))
+    state: Mapped[str] = mapped_column(String(16))  # pending | sending | sent | failed | unknown
+    attempt: Mapped[int] = mapped_column(default=0)  # the delivery attempt that last touched it
+    detail: Mapped[str | None] = mapped_column(Text)
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class OperatorAction(Base):

@@ -302,6 +302,8 @@ def set_outlet_mode(
     )
     if mode is OutletMode.DISABLED:
         log.error("outlet.disabled", outlet=name, reason=reason, alert=True)
+    elif mode is OutletMode.PAUSED and by == "remote":
+        log.error("outlet.paused", outlet=name, reason=reason, by=by, alert=True)
     else:
         log.warning("outlet.mode", outlet=name, mode=str(mode), by=by, reason=reason)
 

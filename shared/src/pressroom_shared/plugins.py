@@ -14,7 +14,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from pressroom_shared.article import Article, Event
 from pressroom_shared.config import Settings
-from pressroom_shared.outlets_config import OutletConfig
+from pressroom_shared.outlets_config import OutletConfig, OutletConfigError
 
 RENDERER_GROUP = "pressroom.renderers"
 OUTLET_GROUP = "pressroom.outlets"
@@ -84,11 +84,35 @@ class PermanentError(DeliveryError):
     kind = "permanent"
 
 
-class OutletGoneError(DeliveryError):
-    """The remote will take nothing more (HTTP 410 Gone): the outlet is disabled, its deliveries
-    held, and the operators told, until one of them resumes it."""
+class OutletHeldError(DeliveryError):
+    """The outlet cannot take anything until a person acts: its mode becomes `mode`, its
+    deliveries are held (not failed), and the operators are alerted; resuming it sends them on."""
+
+    kind = "held"
+    mode: ClassVar[str] = "paused"
+
+
+class OutletGoneError(OutletHeldError):
+    """The remote will take nothing more (HTTP 410 Gone): the outlet is disabled."""
 
     kind = "gone"
+    mode = "disabled"
+
+
+class OutletRefusedError(OutletHeldError):
+    """The remote refuses our credentials (a revoked bot token, a bot removed from its channel:
+    401/403): the outlet is paused until someone fixes them and resumes it."""
+
+    kind = "refused"
+    mode = "paused"
+
+
+class MoreToSendError(DeliveryError):
+    """Progress was made within this attempt's deadline and more remains (a newsletter to many
+    recipients): run the step again at once, without counting an attempt. Raise it only after
+    progress, or the step would loop."""
+
+    kind = "continue"
 
 
 class OutcomeUnknownError(DeliveryError):
@@ -99,6 +123,15 @@ class OutcomeUnknownError(DeliveryError):
 
 @runtime_checkable
 class Outlet(Protocol):
+    """An outlet type. Optional class attributes the runner reads when present:
+
+    - `Options`: the dataclass of its options (see pressroom_shared.outlet_options), documented
+      in the README;
+    - `can_flag_embargo` (bool): it may take embargoed stories at once, flagged;
+    - `messages_per_minute` (float | None, may be set per instance): the runner paces its
+      sends, holding steps unattempted in the database rather than a worker thread.
+    """
+
     type_name: ClassVar[str]  # == entry-point name == `type` in the outlets file
     requires: ClassVar[frozenset[str]]  # renditions it reads
 
@@ -115,3 +148,22 @@ def load_renderers() -> dict[str, type[Renderer]]:
 
 def load_outlet_types() -> dict[str, OutletFactory]:
     return {ep.name: ep.load() for ep in importlib.metadata.entry_points(group=OUTLET_GROUP)}
+
+
+def build_outlet(
+    types: Mapping[str, OutletFactory], config: OutletConfig, settings: Settings
+) -> Outlet:
+    """The outlet `config` describes, as every worker builds it; ValueError (OptionsError,
+    OutletConfigError) naming the outlet when it cannot be."""
+    factory = types.get(config.type)
+    if factory is None:
+        raise OutletConfigError(
+            f"outlet {config.name!r}: unknown type {config.type!r} "
+            f"(known: {', '.join(sorted(types))})"
+        )
+    if config.embargo == "flag" and not getattr(factory, "can_flag_embargo", False):
+        raise OutletConfigError(
+            f'outlet {config.name!r}: a {config.type} outlet cannot take embargo = "flag" '
+            "(it would publish embargoed stories); only webhooks can"
+        )
+    return factory(config, settings)

@@ -4,6 +4,8 @@ After `retention_days`, a finished step's attempt log is purged, and so is a fin
 newer version's *done* step of the same stage and outlet replaces. What every later decision
 reads is kept: the newest delivery per outlet (its receipt, e.g. a remote message id), proof that
 an outlet was reached (kills must go there), and each step's attempt count and last error.
+The per-recipient send records (`outlet_sends`) go too, so a newsletter's correction or kill
+notice reaches only readers of issues sent within the retention period.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, exists, select
 from sqlalchemy.orm import Session, aliased
 
-from pressroom_shared.models import Step, StepAttempt
+from pressroom_shared.models import OutletSend, Step, StepAttempt
+from pressroom_shared.sends import SETTLED
 from pressroom_shared.steps import FINISHED, StepState
 
 
@@ -22,6 +25,11 @@ from pressroom_shared.steps import FINISHED, StepState
 class Purged:
     attempts: int
     steps: int
+    sends: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.attempts + self.steps + self.sends
 
 
 def purge_finished(
@@ -55,4 +63,13 @@ def purge_finished(
     ).all()
     if step_ids:
         session.execute(delete(Step).where(Step.id.in_(step_ids)))
-    return Purged(len(attempt_ids), len(step_ids))
+    # Settled sends only: a row still pending or sending belongs to a send in progress.
+    send_ids = session.scalars(
+        select(OutletSend.id)
+        .where(OutletSend.updated_at < cutoff, OutletSend.state.in_(SETTLED))
+        .order_by(OutletSend.id)
+        .limit(batch)
+    ).all()
+    if send_ids:
+        session.execute(delete(OutletSend).where(OutletSend.id.in_(send_ids)))
+    return Purged(len(attempt_ids), len(step_ids), len(send_ids))

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -191,6 +191,7 @@ def plan_version(
     now: datetime,
     policy: StepPolicy,
     hold_until: datetime | None = None,
+    unheld: Collection[str] = (),
 ) -> list[StepRef]:
     """Record all work for a new version in the caller's transaction; returns what to send now.
 
@@ -198,6 +199,7 @@ def plan_version(
     story gets `published`, even for a later version). Only the render step is sent at once:
     index and delivery steps wait for it, and the render task sends them when it is done.
     An embargo (`hold_until`) holds index and deliveries until then; the sweeper releases them.
+    Deliveries to the `unheld` outlets (`embargo = "flag"`) go with the render, flagged.
     """
     render = new_step(
         article_id=article_id, version=version, stage=Stage.RENDER, event=event, lane=lane
@@ -219,6 +221,8 @@ def plan_version(
     ]
     if hold_until is not None and hold_until > now:
         for step in held:
+            if step.stage == Stage.DELIVER and step.outlet in unheld:
+                continue
             step.next_attempt_at = hold_until
             step.due_at = hold_until
     session.add_all([render, *held])
@@ -273,16 +277,23 @@ def reschedule_held(
     until: datetime | None,
     now: datetime,
     policy: StepPolicy,
+    unheld: Collection[str] = (),
 ) -> list[StepRef]:
-    """An embargo changed or was lifted: move the held steps; returns those due now."""
-    steps = session.scalars(
-        select(Step).where(
-            Step.article_id == article_id,
-            Step.version == version,
-            Step.stage != Stage.RENDER,
-            Step.state.in_(WAITING),
-        )
-    ).all()
+    """An embargo changed or was lifted: move the held steps; returns those due now.
+
+    Deliveries to `unheld` outlets (`embargo = "flag"`) were never held and are left alone."""
+    steps = [
+        step
+        for step in session.scalars(
+            select(Step).where(
+                Step.article_id == article_id,
+                Step.version == version,
+                Step.stage != Stage.RENDER,
+                Step.state.in_(WAITING),
+            )
+        ).all()
+        if not (step.stage == Stage.DELIVER and step.outlet in unheld)
+    ]
     due = until is None or until <= now
     for step in steps:
         step.next_attempt_at = None if due else until
@@ -639,21 +650,37 @@ def _end_attempt(
     return True
 
 
-def defer(session: Session, step: Step, *, now: datetime, until: datetime) -> bool:
-    """Put a claimed step back, unattempted, until `until` (an embargo still in force)."""
+def defer(
+    session: Session,
+    step: Step,
+    *,
+    now: datetime,
+    until: datetime,
+    why: tuple[str, str] | None = None,
+    resent_after: float | None = None,
+) -> bool:
+    """Put a claimed step back, unattempted, until `until` (an embargo still in force, an open
+    breaker, a paced outlet). `why` is (error_kind, last_error) to show while it waits;
+    `resent_after`: the caller sends its message with a countdown, so the sweeper looks at it
+    only that long after `until`."""
+    extra: dict[str, object] = {}
+    if why is not None:
+        extra = {"error_kind": why[0], "last_error": why[1]}
     result = session.execute(
         update(Step)
         .where(
             Step.id == step.id, Step.state == StepState.IN_PROGRESS, Step.attempts == step.attempts
         )
         .values(
-            state=StepState.PENDING,
+            # A step that had failed before keeps waiting as a retry.
+            state=StepState.RETRYING if step.attempts > 1 else StepState.PENDING,
             attempts=Step.attempts - 1,
             next_attempt_at=until,
-            enqueued_at=None,
-            due_at=until,
+            enqueued_at=None if resent_after is None else now,
+            due_at=until if resent_after is None else until + timedelta(seconds=resent_after),
             lease_expires_at=None,
             updated_at=now,
+            **extra,
         )
         .execution_options(synchronize_session=False)
     )
@@ -734,18 +761,20 @@ def fail(
     return decision if ended else None
 
 
-def hold_for_outlet(session: Session, step: Step, *, now: datetime, error: str) -> bool:
-    """The outlet was disabled by this attempt (410): the step waits, unfailed, for a resume
-    (`operations.resume_outlet` makes it due again)."""
+def hold_for_outlet(
+    session: Session, step: Step, *, now: datetime, error: str, kind: str = "gone"
+) -> bool:
+    """The outlet was disabled or paused by this attempt (410, refused credentials): the step
+    waits, unfailed, for a resume (`operations.resume_outlet` makes it due again)."""
     return _end_attempt(
         session,
         step,
         now=now,
-        outcome="gone",
+        outcome=kind,
         error=error,
         state=StepState.RETRYING,
         last_error=error,
-        error_kind="gone",
+        error_kind=kind,
         next_attempt_at=None,
         enqueued_at=None,
     )

@@ -24,7 +24,7 @@ from pressroom_shared.db import make_engine, make_sessionmaker, transaction
 from pressroom_shared.logging import configure_logging
 from pressroom_shared.migrate import upgrade
 from pressroom_shared.outlets_config import EXAMPLE_WEBHOOK_SECRET, OutletConfig, load_outlets
-from pressroom_shared.plugins import load_outlet_types
+from pressroom_shared.plugins import build_outlet, load_outlet_types
 from pressroom_shared.timeutil import isoformat
 
 
@@ -75,11 +75,8 @@ def check_outlets(settings: Settings, outlets: list[OutletConfig]) -> None:
     stops `run` here with its message, instead of sending that worker into a crash loop."""
     types = load_outlet_types()  # by entry point: the CLI never imports the workers' code
     for config in outlets:
-        factory = types.get(config.type)
-        if factory is None:
-            raise click.ClickException(f"outlet {config.name!r}: unknown type {config.type!r}")
         try:
-            factory(config, settings)
+            build_outlet(types, config, settings)
         except ValueError as exc:
             raise click.ClickException(str(exc)) from exc
 

@@ -241,7 +241,9 @@ def outlets(ctx: click.Context, as_json: bool) -> None:
     if ctx.invoked_subcommand is not None:
         return
     settings: Settings = ctx.obj
-    names = [o.name for o in load_outlets(settings)]
+    configs = load_outlets(settings)
+    names = [o.name for o in configs]
+    breakers = {o.name: o.breaker.enabled for o in configs}
     with _sessions(settings)() as session:
         modes = outlet_modes(session)
         counts: dict[tuple[str, str], int] = {
@@ -261,6 +263,11 @@ def outlets(ctx: click.Context, as_json: bool) -> None:
                 "mode": mode.mode if mode else OutletMode.ACTIVE,
                 "reason": mode.reason if mode else None,
                 "changed_by": mode.changed_by if mode else None,
+                # off | closed | open (its deliveries wait, unattempted) | half_open (a probe)
+                "breaker": (mode.breaker if mode else "closed") if breakers[name] else "off",
+                "breaker_until": mode.breaker_until.isoformat()
+                if mode and mode.breaker_until
+                else None,
                 "deliveries": {s: counts.get((name, s), 0) for s in DELIVERY_STATES},
             }
         )
@@ -270,10 +277,16 @@ def outlets(ctx: click.Context, as_json: bool) -> None:
     states = ["delivered", "pending", "retrying", "failed", "unknown"]
     _table(
         [
-            (r["name"], r["mode"], *(r["deliveries"][s] for s in states), r["reason"] or "")
+            (
+                r["name"],
+                r["mode"],
+                r["breaker"],
+                *(r["deliveries"][s] for s in states),
+                r["reason"] or "",
+            )
             for r in rows
         ],
-        ["outlet", "mode", *states, "reason"],
+        ["outlet", "mode", "breaker", *states, "reason"],
     )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -17,6 +17,7 @@ from pressroom_shared.article import ArticleContent, Event, PubStatus
 from pressroom_shared.contracts import Lane, Stage
 from pressroom_shared.models import Article, ArticleVersion, Step
 from pressroom_shared.operations import delivery_view, state_of
+from pressroom_shared.outlets_config import OutletConfig
 from pressroom_shared.steps import (
     StepPolicy,
     StepRef,
@@ -45,13 +46,14 @@ def create_article(
     session: Session,
     content: ArticleContent,
     warnings: list[str],
-    outlets: list[str],
+    outlets: Sequence[OutletConfig],
     *,
     now: datetime,
     submitted_by: int | None,
     policy: StepPolicy,
     pubstatus: PubStatus = PubStatus.USABLE,
 ) -> tuple[Article, ArticleVersion, list[StepRef]]:
+    """A new article, to every outlet whose routing rules it matches."""
     article_id = str(uuid.uuid4())
     article = Article(
         id=article_id,
@@ -70,10 +72,11 @@ def create_article(
         warnings,
         Event.PUBLISHED,
         pubstatus,
-        {outlet: Event.PUBLISHED for outlet in outlets},
+        {o.name: Event.PUBLISHED for o in outlets if o.wants(content)},
         now=now,
         submitted_by=submitted_by,
         policy=policy,
+        unheld=_flagging(outlets),
     )
     return article, version, refs
 
@@ -83,14 +86,16 @@ def update_article(
     article: Article,
     content: ArticleContent,
     warnings: list[str],
-    outlets: list[str],
+    outlets: Sequence[OutletConfig],
     *,
     now: datetime,
     submitted_by: int | None,
     policy: StepPolicy,
     pubstatus: PubStatus = PubStatus.USABLE,
 ) -> tuple[ArticleVersion, list[StepRef]]:
-    """A new version: to every configured outlet; those that had the story get an update."""
+    """A new version: to every outlet that had (or may have had) an earlier one, as an update,
+    whatever its routing says now (it must not keep a stale or wrong version), and as a first
+    publication to every other outlet whose routing rules the new version matches."""
     _lock(session, article)
     if article.pubstatus == PubStatus.CANCELED:
         raise ConflictError("the article was killed; submit a new article instead")
@@ -100,7 +105,11 @@ def update_article(
         session, article.id, now=now, reason=f"replaced by version {article.current_version + 1}"
     )
     reached = outlets_reached(session, article.id)
-    deliveries = {outlet: event if outlet in reached else Event.PUBLISHED for outlet in outlets}
+    deliveries = {
+        o.name: event if o.name in reached else Event.PUBLISHED
+        for o in outlets
+        if o.name in reached or o.wants(content)
+    }
     return _add_version(
         session,
         article,
@@ -112,7 +121,13 @@ def update_article(
         now=now,
         submitted_by=submitted_by,
         policy=policy,
+        unheld=_flagging(outlets),
     )
+
+
+def _flagging(outlets: Sequence[OutletConfig]) -> frozenset[str]:
+    """Outlets that take embargoed stories at once, flagged (`embargo = "flag"`)."""
+    return frozenset(o.name for o in outlets if o.embargo == "flag")
 
 
 def kill_article(
@@ -162,6 +177,7 @@ def _add_version(
     now: datetime,
     submitted_by: int | None,
     policy: StepPolicy,
+    unheld: frozenset[str] = frozenset(),
 ) -> tuple[ArticleVersion, list[StepRef]]:
     number = article.current_version + 1
     version = ArticleVersion.from_content(
@@ -195,6 +211,7 @@ def _add_version(
         now=now,
         policy=policy,
         hold_until=content.embargoed_until,
+        unheld=unheld,
     )
     return version, refs
 
@@ -219,6 +236,7 @@ def change_embargo(
     session: Session,
     article: Article,
     until: datetime | None,
+    outlets: Sequence[OutletConfig] = (),
     *,
     now: datetime,
     policy: StepPolicy,
@@ -233,7 +251,13 @@ def change_embargo(
     version.embargoed_until = until
     article.updated_at = now
     return version, reschedule_held(
-        session, article.id, version.version, until=until, now=now, policy=policy
+        session,
+        article.id,
+        version.version,
+        until=until,
+        now=now,
+        policy=policy,
+        unheld=_flagging(outlets),
     )
 
 

@@ -44,6 +44,7 @@ def create_worker_app(settings: Settings) -> WorkerCelery:
             site_url=settings.site_url, publisher_name=settings.publisher_name
         ),
         policy=StepPolicy.from_settings(settings),
+        outlet_configs={o.name: o for o in outlet_configs},
     )
     signals.setup_logging.connect(lambda **_: configure_logging(settings, "worker"), weak=False)
     Heartbeat(app, settings).connect()

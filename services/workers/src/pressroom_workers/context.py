@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from pressroom_shared.config import Settings
-from pressroom_shared.outlets_config import OutletConfig
+from pressroom_shared.outlets_config import OutletConfig, OutletConfigError
 from pressroom_shared.plugins import (
     Outlet,
     RenderContext,
     Renderer,
+    build_outlet,
     load_outlet_types,
     load_renderers,
 )
@@ -31,19 +32,17 @@ class WorkerContext:
     render_context: RenderContext
 
     policy: StepPolicy
+    outlet_configs: dict[str, OutletConfig] = field(default_factory=dict)
 
 
 def build_outlets(configs: list[OutletConfig], settings: Settings) -> dict[str, Outlet]:
     types = load_outlet_types()
     outlets = {}
     for config in configs:
-        factory = types.get(config.type)
-        if factory is None:
-            raise UnknownOutletTypeError(
-                f"outlet {config.name!r}: unknown type {config.type!r} "
-                f"(known: {', '.join(sorted(types))})"
-            )
-        outlets[config.name] = factory(config, settings)
+        try:
+            outlets[config.name] = build_outlet(types, config, settings)
+        except OutletConfigError as exc:
+            raise UnknownOutletTypeError(str(exc)) from None
     return outlets
 
 

@@ -10,11 +10,14 @@ import os
 import socket
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 
 import structlog
 from celery import Celery
 from celery.exceptions import SoftTimeLimitExceeded
+from sqlalchemy.orm import Session
 
+from pressroom_shared import breaker
 from pressroom_shared.contracts import Stage
 from pressroom_shared.db import transaction
 from pressroom_shared.dispatch import send_steps
@@ -22,7 +25,14 @@ from pressroom_shared.metrics import TASK_SECONDS, TASKS
 from pressroom_shared.models import Step
 from pressroom_shared.monitoring import request_id_of
 from pressroom_shared.operations import set_outlet_mode
-from pressroom_shared.plugins import DeliveryError, OutletGoneError, PermanentError, Receipt
+from pressroom_shared.outlets_config import OutletConfig
+from pressroom_shared.plugins import (
+    DeliveryError,
+    MoreToSendError,
+    OutletHeldError,
+    PermanentError,
+    Receipt,
+)
 from pressroom_shared.steps import (
     OutletMode,
     SendRefused,
@@ -53,6 +63,14 @@ class Outcome:
 
 class LeaseLostError(RuntimeError):
     pass
+
+
+class _MustWait(Exception):
+    """The outlet's breaker is open or its pace is spent: put the step back, unattempted."""
+
+    def __init__(self, wait: breaker.Wait) -> None:
+        super().__init__(wait.detail)
+        self.wait = wait
 
 
 def worker_identity() -> str:
@@ -104,7 +122,9 @@ def _run_step(ctx: WorkerContext, app: Celery, stage: Stage, step_id: str) -> Ou
 
 def _attempt(ctx: WorkerContext, app: Celery, step: Step) -> Outcome:
     follow: list[StepRef] = []
-    if step.stage != Stage.RENDER:
+    config = ctx.outlet_configs.get(step.outlet)
+    flagged = step.stage == Stage.DELIVER and config is not None and config.embargo == "flag"
+    if step.stage != Stage.RENDER and not flagged:
         # Re-checked at release time: the embargo may have been moved since the step was planned.
         with ctx.sessions() as session:
             held_until = stages.embargo_in_force(session, step, utcnow())
@@ -119,6 +139,7 @@ def _attempt(ctx: WorkerContext, app: Celery, step: Step) -> Outcome:
             with transaction(ctx.sessions) as session:
                 if not complete(session, step, now=utcnow(), receipt=_receipt_data(receipt)):
                     raise LeaseLostError(step.id)
+                _record(ctx, session, step, ok=True)
         else:
             with transaction(ctx.sessions) as session:
                 if step.stage == Stage.RENDER:
@@ -137,8 +158,14 @@ def _attempt(ctx: WorkerContext, app: Celery, step: Step) -> Outcome:
             cancel(session, step, now=utcnow(), reason=f"superseded: {exc}")
         log.info("step.superseded", reason=str(exc))
         return Outcome(StepState.CANCELED, str(exc))
-    except OutletGoneError as exc:
-        return _outlet_gone(ctx, step, str(exc))
+    except _MustWait as waiting:
+        return _wait(ctx, app, step, waiting.wait)
+    except OutletHeldError as exc:
+        return _outlet_held(ctx, step, exc)
+    except MoreToSendError as exc:
+        with transaction(ctx.sessions) as session:
+            _record(ctx, session, step, ok=True)
+        return _wait(ctx, app, step, breaker.Wait(0.0, exc.kind, str(exc)))
     except DeliveryError as exc:
         return _failed(ctx, app, step, exc.kind, str(exc), getattr(exc, "retry_after", None))
     except SoftTimeLimitExceeded:
@@ -161,6 +188,25 @@ def _deliver(ctx: WorkerContext, step: Step) -> Receipt:
         raise PermanentError(f"outlet {step.outlet!r} is not configured")
     with ctx.sessions() as session:
         delivery = stages.prepare_delivery(session, step, outlet)
+    config = ctx.outlet_configs.get(step.outlet) or OutletConfig(step.outlet, outlet.type_name)
+    per_minute = getattr(outlet, "messages_per_minute", None)
+    with ctx.sessions() as session:
+        # Most deliveries meet a closed breaker and no pace: a read, no write transaction.
+        gated = per_minute is not None or (
+            config.breaker.enabled and not breaker.quiet(session, step.outlet)
+        )
+    if gated:
+        with transaction(ctx.sessions) as session:
+            wait = breaker.admit(
+                session,
+                step.outlet,
+                now=utcnow(),
+                policy=config.breaker,
+                per_minute=per_minute,
+                probe_lease=ctx.policy.lease_seconds,
+            )
+        if wait is not None:
+            raise _MustWait(wait)
     try:
         with transaction(ctx.sessions) as session:
             confirm_send(session, step, now=utcnow(), policy=ctx.policy)
@@ -171,15 +217,47 @@ def _deliver(ctx: WorkerContext, step: Step) -> Receipt:
     return outlet.deliver(delivery)
 
 
-def _outlet_gone(ctx: WorkerContext, step: Step, error: str) -> Outcome:
+def _outlet_held(ctx: WorkerContext, step: Step, exc: OutletHeldError) -> Outcome:
+    error, mode = str(exc), OutletMode(exc.mode)
     with transaction(ctx.sessions) as session:
         now = utcnow()
-        if not hold_for_outlet(session, step, now=now, error=error):
+        if not hold_for_outlet(session, step, now=now, error=error, kind=exc.kind):
             return Outcome("skipped", "lease lost to another worker")
-        set_outlet_mode(
-            session, step.outlet, OutletMode.DISABLED, now=now, by="remote", reason=error
+        set_outlet_mode(session, step.outlet, mode, now=now, by="remote", reason=error)
+    return Outcome(StepState.RETRYING, f"outlet {mode}: {error}")
+
+
+def _wait(ctx: WorkerContext, app: Celery, step: Step, wait: breaker.Wait) -> Outcome:
+    now = utcnow()
+    short = wait.seconds <= ctx.policy.short_retry_max
+    with transaction(ctx.sessions) as session:
+        deferred = defer(
+            session,
+            step,
+            now=now,
+            until=now + timedelta(seconds=wait.seconds),
+            why=(wait.why, wait.detail),
+            resent_after=ctx.policy.redrive_after if short else None,
         )
-    return Outcome(StepState.RETRYING, f"outlet disabled: {error}")
+    if not deferred:
+        return Outcome("skipped", "lease lost to another worker")
+    if short:
+        send_steps(app, [StepRef.of(step)], countdown=wait.seconds)
+    log.info("step.waits", why=wait.why, seconds=round(wait.seconds, 1))
+    return Outcome(StepState.PENDING, wait.detail)
+
+
+def _record(ctx: WorkerContext, session: Session, step: Step, *, ok: bool) -> None:
+    config = ctx.outlet_configs.get(step.outlet)
+    released = breaker.record(
+        session,
+        step.outlet,
+        now=utcnow(),
+        ok=ok,
+        policy=config.breaker if config is not None else OutletConfig("", "").breaker,
+    )
+    if released:
+        log.info("outlet.released", outlet=step.outlet, steps=released)
 
 
 def _failed(
@@ -196,6 +274,14 @@ def _failed(
             policy=policy,
             retry_after=retry_after,
         )
+        if decision is not None and step.stage == Stage.DELIVER:
+            # The remote answered a permanent error: it is up, only this content was refused.
+            _record(ctx, session, step, ok=kind == "permanent")
+            per_minute = getattr(ctx.outlets.get(step.outlet), "messages_per_minute", None)
+            if retry_after and per_minute:
+                breaker.slow_down(
+                    session, step.outlet, now=utcnow(), seconds=retry_after, per_minute=per_minute
+                )
     if decision is None:
         return Outcome("skipped", "lease lost to another worker")
     log.warning(

@@ -139,7 +139,7 @@ class Articles(MethodView):
                     session,
                     submission.content,
                     submission.warnings,
-                    _outlet_names(ctx),
+                    list(ctx.outlets),
                     now=now,
                     submitted_by=g.api_key_id,
                     pubstatus=submission.pubstatus,
@@ -203,7 +203,7 @@ class ArticleResource(MethodView):
                     article,
                     submission.content,
                     submission.warnings,
-                    _outlet_names(ctx),
+                    list(ctx.outlets),
                     now=now,
                     submitted_by=g.api_key_id,
                     pubstatus=submission.pubstatus,
@@ -292,7 +292,9 @@ class ArticleEmbargo(MethodView):
         with transaction(ctx.sessions) as session:
             article, _ = _found(session, article_id)
             try:
-                version, refs = change_embargo(session, article, until, now=now, policy=ctx.policy)
+                version, refs = change_embargo(
+                    session, article, until, ctx.outlets, now=now, policy=ctx.policy
+                )
             except ConflictError as exc:
                 raise _conflict(exc) from exc
             view = describe_article(session, article, version)
@@ -319,10 +321,6 @@ def _parse(ctx: IntakeContext, raw: bytes, *, allow_correction: bool) -> Submiss
             errors={"correction_note": ["Only allowed on PUT /v1/articles/{id}."]},
         )
     return submission
-
-
-def _outlet_names(ctx: IntakeContext) -> list[str]:
-    return [outlet.name for outlet in ctx.outlets]
 
 
 def _found(session: Session, article_id: Any) -> tuple[Article, ArticleVersion]:

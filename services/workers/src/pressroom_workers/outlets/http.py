@@ -31,12 +31,18 @@ class HttpAnswer:
     status: int
     headers: httpx.Headers
     snippet: str  # the start of the body, whitespace folded
+    body: bytes = b""  # up to `max_body` bytes of the body, as received
 
 
-def tls_context() -> ssl.SSLContext:
+class NotSentError(TransientError):
+    """The connection was never made: the remote cannot have acted on the request, so even a
+    request it could not dedupe may be sent again."""
+
+
+def tls_context(ca_file: str | None = None) -> ssl.SSLContext:
     # Loading the CA bundle costs ~10 ms of CPU: build one per outlet, not one per delivery.
-    # Contexts are safe to share between threads.
-    return ssl.create_default_context()
+    # Contexts are safe to share between threads. `ca_file` trusts a private CA instead.
+    return ssl.create_default_context(cafile=ca_file)
 
 
 def request_with_deadline(
@@ -48,16 +54,22 @@ def request_with_deadline(
     deadline: float,
     phase_timeout: float,
     verify: ssl.SSLContext,
+    max_body: int = ERROR_SNIPPET_BYTES,
 ) -> HttpAnswer:
     """One request that ends within `deadline` seconds, whatever the remote does.
 
     httpx's timeouts bound each phase (connect, each read, each write), so a remote that drips
     one byte a second never trips them; asyncio's timeout cancels the whole exchange at the
     deadline instead, closing the connection. Runs its own event loop, so it is callable from
-    any worker thread or process. Raises TransientError on a timeout or a network error.
+    any worker thread or process. Raises TransientError on a timeout or a network error
+    (NotSentError when no connection was made). Reads at most `max_body` bytes of the answer.
     """
     try:
-        return asyncio.run(_request(method, url, content, headers, deadline, phase_timeout, verify))
+        return asyncio.run(
+            _request(method, url, content, headers, deadline, phase_timeout, verify, max_body)
+        )
+    except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+        raise NotSentError(f"{method} {url}: {type(exc).__name__}: {exc}") from exc
     except TimeoutError:
         raise TransientError(
             f"{method} {url}: no complete answer within the {deadline:g} s deadline"
@@ -75,6 +87,7 @@ async def _request(
     deadline: float,
     phase_timeout: float,
     verify: ssl.SSLContext,
+    max_body: int,
 ) -> HttpAnswer:
     async with asyncio.timeout(deadline):
         async with (
@@ -85,23 +98,26 @@ async def _request(
             ) as client,
             client.stream(method, url, content=content, headers=dict(headers)) as response,
         ):
-            return HttpAnswer(response.status_code, response.headers, await _snippet(response))
+            body = await _head(response, max(max_body, ERROR_SNIPPET_BYTES))
+            text = body[:ERROR_SNIPPET_BYTES].decode("utf-8", "replace")
+            return HttpAnswer(
+                response.status_code, response.headers, " ".join(text.split()), body[:max_body]
+            )
 
 
-async def _snippet(response: httpx.Response) -> str:
-    """The start of the body, for the operator; never the whole of a huge answer."""
+async def _head(response: httpx.Response, limit: int) -> bytes:
+    """The start of the body; never the whole of a huge answer."""
     chunks: list[bytes] = []
     size = 0
     try:
         async for chunk in response.aiter_bytes():
             chunks.append(chunk)
             size += len(chunk)
-            if size >= ERROR_SNIPPET_BYTES:
+            if size >= limit:
                 break
     except httpx.HTTPError:
-        return ""
-    text = b"".join(chunks)[:ERROR_SNIPPET_BYTES].decode("utf-8", "replace")
-    return " ".join(text.split())
+        return b""
+    return b"".join(chunks)[:limit]
 
 
 def classify(answer: HttpAnswer, where: str) -> Receipt:

@@ -23,16 +23,17 @@ import re
 import tempfile
 import time
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
 
 import jinja2
 from feedgen.feed import FeedGenerator
 
 from pressroom_shared.article import Article, Event, PubStatus
 from pressroom_shared.config import Settings
+from pressroom_shared.outlet_options import REQUIRED, http_url, option, parse_options
 from pressroom_shared.outlets_config import OutletConfig
 from pressroom_shared.plugins import (
     Delivery,
@@ -143,23 +144,25 @@ def _parse_time(value: str) -> datetime:
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
+@dataclass(frozen=True)
+class StaticSiteOptions:
+    path: Path = option(REQUIRED, "Folder the pages and feeds are written to.")
+    base_url: str | None = option(
+        None, "The pages' own address (default PRESSROOM_SITE_URL).", check=http_url
+    )
+
+
 class StaticSiteOutlet:
     type_name: ClassVar[str] = "static_site"
     requires: ClassVar[frozenset[str]] = frozenset({"web_page", "feed_entry"})
 
+    Options: ClassVar[type[StaticSiteOptions]] = StaticSiteOptions
+
     def __init__(self, config: OutletConfig, settings: Settings) -> None:
-        path = config.options.get("path")
-        if not isinstance(path, str) or not path.strip():
-            raise ValueError(f'outlet {config.name!r}: static_site needs path = "<folder>"')
-        base_url = config.options.get("base_url", settings.site_url)
-        parts = urlsplit(base_url) if isinstance(base_url, str) else None
-        if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError(
-                f"outlet {config.name!r}: base_url must be an http(s) URL, got {base_url!r}"
-            )
+        options = parse_options(StaticSiteOptions, config.name, config.options, settings)
         self.name = config.name
-        self.root = Path(path)
-        self.base_url = base_url.rstrip("/")
+        self.root = options.path
+        self.base_url = (options.base_url or settings.site_url).rstrip("/")
         self.publisher_name = settings.publisher_name
 
     # -- delivery -------------------------------------------------------------------------------

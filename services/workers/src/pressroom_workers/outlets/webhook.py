@@ -12,15 +12,22 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
 
 from standardwebhooks.webhooks import Webhook
 
-from pressroom_shared.config import SECRET_PREFIX as SECRET_ENV_PREFIX
 from pressroom_shared.config import Settings
+from pressroom_shared.outlet_options import (
+    REQUIRED,
+    OptionsError,
+    http_url,
+    option,
+    parse_options,
+    positive,
+    secret_option,
+)
 from pressroom_shared.outlets_config import EXAMPLE_WEBHOOK_SECRET, OutletConfig
 from pressroom_shared.plugins import Delivery, PermanentError, Receipt
 from pressroom_shared.timeutil import isoformat, utcnow
@@ -49,27 +56,55 @@ def decode_secret(secret: str) -> bytes:
     return key
 
 
+def _signing_secret(value: Any) -> str | None:
+    try:
+        decode_secret(value)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+@dataclass(frozen=True)
+class WebhookOptions:
+    url: str = option(REQUIRED, "The partner's endpoint (http or https).", check=http_url)
+    secret: str = secret_option(
+        'Standard Webhooks signing secret, "whsec_" + base64 key: give secret_env naming a '
+        "PRESSROOM_SECRET_<NAME> variable so the file holds none."
+    )
+    timeout: float | None = option(
+        None,
+        "Seconds for each phase of the request (default PRESSROOM_HTTP_TIMEOUT_SECONDS); the "
+        "whole attempt also ends at PRESSROOM_DELIVERY_DEADLINE_SECONDS.",
+        check=positive,
+    )
+
+
 class WebhookOutlet:
     type_name: ClassVar[str] = "webhook"
     requires: ClassVar[frozenset[str]] = frozenset({"ninjs"})
+    Options: ClassVar[type[WebhookOptions]] = WebhookOptions
+    # A webhook partner may take embargoed stories at once, flagged (`embargo = "flag"`).
+    can_flag_embargo: ClassVar[bool] = True
 
     def __init__(self, config: OutletConfig, settings: Settings) -> None:
-        options = config.options
-        url = options.get("url")
-        if not isinstance(url, str) or not _is_http_url(url):
-            raise ValueError(f"outlet {config.name!r}: url must be an http(s) URL, got {url!r}")
-        try:
-            secret = _secret(options, settings)
-        except ValueError as exc:
-            raise ValueError(f"outlet {config.name!r}: {exc}") from None
-        timeout = options.get("timeout", settings.http_timeout_seconds)
-        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
-            raise ValueError(
-                f"outlet {config.name!r}: timeout must be a positive number, got {timeout!r}"
+        options = parse_options(WebhookOptions, config.name, config.options, settings)
+        if (error := _signing_secret(options.secret)) is not None:
+            raise OptionsError(f"outlet {config.name!r}: secret: {error}")
+        if (
+            decode_secret(options.secret) == decode_secret(EXAMPLE_WEBHOOK_SECRET)
+            and not settings.allow_example_secrets
+        ):
+            raise OptionsError(
+                f"outlet {config.name!r}: the secret is the published example, so anyone could "
+                "forge this outlet's webhooks: give it a secret of its own "
+                '("whsec_" + 32 random bytes in base64), or set '
+                "PRESSROOM_ALLOW_EXAMPLE_SECRETS=true for local development"
             )
+        secret = options.secret
         self.name = config.name
-        self.url = url
-        self.timeout = float(timeout)
+        self.url = options.url
+        self.timeout = options.timeout or settings.http_timeout_seconds
+        self.flag_embargo = config.embargo == "flag"
         self.deadline = settings.delivery_deadline_seconds
         self._signer = Webhook(secret)
         self._tls = tls_context()
@@ -108,44 +143,14 @@ class WebhookOutlet:
             data: Any = json.loads(rendition.content)
         except ValueError as exc:
             raise PermanentError(f"ninjs rendition is not JSON: {exc}") from exc
-        payload = {
+        payload: dict[str, Any] = {
             "type": f"article.{delivery.event}",
             "timestamp": isoformat(utcnow()),
             "data": data,
         }
+        until = delivery.article.content.embargoed_until
+        if until is not None and until > utcnow():
+            # Only an `embargo = "flag"` outlet gets a story before its release: say so outside
+            # the ninjs too, where no receiver can miss it.
+            payload["embargoed_until"] = isoformat(until)
         return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
-
-
-def _secret(options: Mapping[str, Any], settings: Settings) -> str:
-    """The signing secret: `secret` in the file, or the PRESSROOM_SECRET_* variable that
-    `secret_env` names (so deployments keep it out of files); never the published example,
-    unless allowed for development."""
-    literal, variable = options.get("secret"), options.get("secret_env")
-    if (literal is None) == (variable is None):
-        raise ValueError(
-            f'webhook needs secret = "whsec_..." or secret_env = "{SECRET_ENV_PREFIX}<NAME>"'
-        )
-    if variable is not None:
-        if not isinstance(variable, str) or not variable.startswith(SECRET_ENV_PREFIX):
-            raise ValueError(
-                f"secret_env must name a {SECRET_ENV_PREFIX}* variable "
-                f"(only those are read from the environment), got {variable!r}"
-            )
-        literal = settings.secrets.get(variable)
-        if literal is None:
-            raise ValueError(f"secret_env names {variable}, which is not set")
-    if not isinstance(literal, str):
-        raise ValueError(f"the secret must be a string, got {type(literal).__name__}")
-    key = decode_secret(literal)
-    if key == decode_secret(EXAMPLE_WEBHOOK_SECRET) and not settings.allow_example_secrets:
-        raise ValueError(
-            "the secret is the published example, so anyone could forge this outlet's "
-            'webhooks: give it a secret of its own ("whsec_" + 32 random bytes in base64), '
-            "or set PRESSROOM_ALLOW_EXAMPLE_SECRETS=true for local development"
-        )
-    return literal
-
-
-def _is_http_url(url: str) -> bool:
-    parts = urlsplit(url)
-    return parts.scheme in ("http", "https") and bool(parts.hostname)

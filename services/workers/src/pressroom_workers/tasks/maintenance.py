@@ -53,8 +53,8 @@ def purge(self: Task) -> int:  # type: ignore[type-arg]
             purged = purge_finished(
                 session, now=utcnow(), retention_days=ctx.settings.retention_days
             )
-        total += purged.attempts + purged.steps
-        if purged.attempts + purged.steps == 0:
+        total += purged.total
+        if purged.total == 0:
             break
     log.info("retention.purged", rows=total)
     return total
