@@ -416,6 +416,26 @@ def test_an_older_delivery_is_fenced_once_a_newer_one_exists(
         assert session.get(Step, ids["deliver:site"]).state == StepState.CANCELED  # type: ignore[union-attr]
 
 
+def test_a_lost_older_delivery_is_canceled_not_retried_once_a_newer_one_exists(
+    sessions: sessionmaker[Session],
+) -> None:
+    now = utcnow()
+    ids = planned(sessions, now)
+    article_id = _article_of(sessions, ids["render:"])
+    _rendered(sessions, ids, now)
+    short = replace(POLICY, lease_seconds=5)
+    with transaction(sessions) as session:
+        assert claim(session, ids["deliver:partner"], now=now, policy=short) is not None
+    _plan_v2(sessions, article_id, now)
+    with transaction(sessions) as session:
+        recover_lost(session, now=now + timedelta(seconds=6), policy=short)  # its worker died
+    with sessions() as session:
+        older = session.get(Step, ids["deliver:partner"])
+        assert older is not None
+        assert older.state == StepState.CANCELED
+        assert older.due_at is None
+
+
 def _plan_v2_site(sessions: sessionmaker[Session], article_id: str, now: datetime) -> None:
     with transaction(sessions) as session:
         session.add(

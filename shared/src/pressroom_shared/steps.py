@@ -434,7 +434,13 @@ def recover_lost(
         step.error_kind = "lost"
         step.lease_expires_at = None
         step.updated_at = now
-        if lost >= policy.max_lost_attempts or spent:
+        if _superseded(session, step):
+            # As in `fail`: a newer version carries the story to this outlet now.
+            step.state = StepState.CANCELED
+            step.last_error = f"{error}; superseded: a newer version goes to this outlet"
+            step.finished_at = now
+            step.due_at = None
+        elif lost >= policy.max_lost_attempts or spent:
             step.state = StepState.FAILED
             step.finished_at = now
             step.due_at = None
@@ -448,6 +454,17 @@ def recover_lost(
             step.enqueued_at = None
             step.due_at = again
     return failed
+
+
+def _superseded(session: Session, step: Step) -> bool:
+    """A delivery whose outlet a newer version's delivery goes to (the fence)."""
+    return bool(
+        session.scalar(
+            select(func.count())
+            .select_from(Step)
+            .where(Step.id == step.id, _newer_delivery_exists())
+        )
+    )
 
 
 def _a_later_claim_by_the_same_worker(session: Session, step: Step) -> bool:
@@ -720,13 +737,7 @@ def fail(
     break with Redis' visibility timeout.
     """
     retry = policy.retry(step.stage)
-    superseded = kind == "transient" and bool(
-        session.scalar(
-            select(func.count())
-            .select_from(Step)
-            .where(Step.id == step.id, _newer_delivery_exists())
-        )
-    )
+    superseded = kind == "transient" and _superseded(session, step)
     values: dict[str, object]
     last_error = error
     if superseded:
