@@ -168,43 +168,32 @@ def _act(
         raise SystemExit(1)
 
 
-@deliveries.command("retry")
-@click.argument("delivery_id", required=False)
-@_with_filters
-@click.option("--json", "as_json", is_flag=True, help="JSON for scripts.")
-@click.pass_obj
-def retry_command(
-    settings: Settings,
-    delivery_id: str | None,
-    state: str | None,
-    outlet: str | None,
-    article_id: str | None,
-    as_json: bool,
-) -> None:
-    """Send failed, unknown or canceled deliveries again, each with a fresh retry schedule.
+def _action_command(action: str, doc: str) -> None:
+    """`pressroom deliveries ACTION [ID] [filters]`: retry and cancel take the same arguments."""
 
-    One by ID, or every one matching the filters (e.g. --outlet partner --state failed).
-    """
-    where = DeliveryFilter(state, outlet, article_id, limit=0)
-    _act(settings, "retry", delivery_id, where, as_json)
+    @deliveries.command(action, help=doc)
+    @click.argument("delivery_id", required=False)
+    @_with_filters
+    @click.option("--json", "as_json", is_flag=True, help="JSON for scripts.")
+    @click.pass_obj
+    def command(
+        settings: Settings,
+        delivery_id: str | None,
+        state: str | None,
+        outlet: str | None,
+        article_id: str | None,
+        as_json: bool,
+    ) -> None:
+        where = DeliveryFilter(state, outlet, article_id, limit=0)
+        _act(settings, action, delivery_id, where, as_json)
 
 
-@deliveries.command("cancel")
-@click.argument("delivery_id", required=False)
-@_with_filters
-@click.option("--json", "as_json", is_flag=True, help="JSON for scripts.")
-@click.pass_obj
-def cancel_command(
-    settings: Settings,
-    delivery_id: str | None,
-    state: str | None,
-    outlet: str | None,
-    article_id: str | None,
-    as_json: bool,
-) -> None:
-    """Stop deliveries that have not started, wait to retry, or failed."""
-    where = DeliveryFilter(state, outlet, article_id, limit=0)
-    _act(settings, "cancel", delivery_id, where, as_json)
+_action_command(
+    "retry",
+    "Send failed, unknown or canceled deliveries again, each with a fresh retry schedule.\n\n"
+    "One by ID, or every one matching the filters (e.g. --outlet partner --state failed).",
+)
+_action_command("cancel", "Stop deliveries that have not started, wait to retry, or failed.")
 
 
 @deliveries.command("mark")
