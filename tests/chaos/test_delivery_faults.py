@@ -462,3 +462,45 @@ def test_postgresql_backends_terminated_mid_run_lose_and_duplicate_nothing(
         f"\nterminated backends per round: {terminated}; intake calls retried: "
         f"{intake.retried}; repeated deliveries: {duplicates}"
     )
+
+
+# -- 10 ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "settings_overrides", [{"outlet_concurrency": 2, "worker_queue_order": "round_robin"}]
+)
+def test_a_slow_partner_holds_two_threads_and_never_holds_up_the_other_outlet(
+    settings: Settings,
+    intake: Intake,
+    operator: Intake,
+    partner: ChaosReceiver,
+    healthy: ChaosReceiver,
+    receivers: dict[str, ChaosReceiver],
+    workers: Workers,
+) -> None:
+    """One worker's threads serve both outlets (taking their queues in turn, as the delivery
+    worker of `pressroom run` does), and the partner answers in 1.5 s. It never has more than
+    `outlet_concurrency` requests in flight; its other deliveries wait parked in the database,
+    so the healthy outlet gets every article long before the partner's queue is worked off
+    instead of behind it; and each parked delivery still arrives, once."""
+    workers.start(concurrency=6)
+    workers.beat()
+    partner.behave(Behaviour(200, delay=1.5))
+    with Stream(intake, count=10, per_second=10, prefix="Slow partner") as stream:
+        articles = stream.join()
+    wait_all_finished(intake, articles, 45)
+
+    partner.settle()
+    spans = [(h.received_at, h.ended_at or time.time()) for h in partner.hits]
+    most_at_once = max(sum(1 for s, e in spans if s <= start < e) for start, _ in spans)
+    assert most_at_once <= 2, f"{most_at_once} requests in flight at the slow partner"
+    # Two at a time, 1.5 s each: the partner takes ~7.5 s for the ten; the healthy outlet had
+    # them all within the first few seconds. Without the cap, the partner's requests held every
+    # thread and the healthy outlet finished about when the partner's last request started.
+    healthy_done = max(h.received_at for h in healthy.hits)
+    partner_done = max(h.received_at for h in partner.hits)
+    assert partner_done - healthy_done > 4.0, "the healthy outlet waited behind the slow one"
+    check_receiver(partner, articles)
+    check_receiver(healthy, articles)
+    check_database(intake, articles, receivers, operator=operator)

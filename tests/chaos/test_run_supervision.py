@@ -84,7 +84,7 @@ def test_a_delivery_worker_killed_mid_stream_is_restarted_and_every_article_arri
                 if i == KILL_AFTER:
                     # Kill right after a webhook arrived: it is still waiting for its answer.
                     receiver.wait_for(more_requests_than(len(receiver.requests)), 30)
-                    os.killpg(before["worker-partner"]["pid"], signal.SIGKILL)
+                    os.killpg(before["worker-deliver"]["pid"], signal.SIGKILL)
                 response = client.post(
                     "/v1/articles",
                     json={"headline": f"Chaos {i}", "body": f"Article {i}.", "language": "en"},
@@ -104,12 +104,12 @@ def test_a_delivery_worker_killed_mid_stream_is_restarted_and_every_article_arri
             wait_until(everything_delivered, remaining, "every article delivered", interval=0.5)
 
         after = programs(var_dir)
-        worker = after["worker-partner"]
+        worker = after["worker-deliver"]
         assert worker["restarts"] >= 1, after
         assert worker["last_exit_code"] == -signal.SIGKILL
         assert worker["state"] == "running"
         for name, program in after.items():
-            if name != "worker-partner":
+            if name != "worker-deliver":
                 assert program["restarts"] == 0, (name, program)
                 assert program["pid"] == before[name]["pid"], name
 
@@ -133,7 +133,7 @@ def test_a_delivery_worker_killed_mid_stream_is_restarted_and_every_article_arri
     output = log_path.read_text(errors="replace")
     assert code == 0, output[-5000:]
     exits = [line for line in output.splitlines() if "program.exited" in line]
-    assert any("worker-partner" in line for line in exits), output[-5000:]
+    assert any("worker-deliver" in line for line in exits), output[-5000:]
     assert {p["state"] for p in programs(var_dir).values()} == {"stopped"}
 
 

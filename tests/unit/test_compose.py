@@ -47,14 +47,25 @@ def test_every_queue_in_the_contract_has_a_worker() -> None:
     assert MAINTENANCE_QUEUE in consumers
 
 
-def test_urgent_lane_is_listed_first_by_every_worker() -> None:
+def test_urgent_lane_is_never_behind_a_routine_one() -> None:
+    """A worker polling in priority order lists each urgent lane just before its routine one;
+    a worker taking its queues in turn (round robin) serves one lane only, so a routine backlog
+    never stands before an urgent story."""
+    round_robin = 0
     for service in compose()["services"].values():
         argv = command(service)
-        if "-Q" in argv:
-            queues = argv[argv.index("-Q") + 1].split(",")
-            for i, queue in enumerate(queues):
-                if queue.endswith(".urgent"):
-                    assert queues[i + 1] == queue.removesuffix(".urgent")
+        if "-Q" not in argv:
+            continue
+        queues = argv[argv.index("-Q") + 1].split(",")
+        environment = service.get("environment") or {}
+        if environment.get("PRESSROOM_WORKER_QUEUE_ORDER") == "round_robin":
+            round_robin += 1
+            assert len({q.endswith(".urgent") for q in queues}) == 1, queues
+            continue
+        for i, queue in enumerate(queues):
+            if queue.endswith(".urgent"):
+                assert queues[i + 1] == queue.removesuffix(".urgent")
+    assert round_robin == 2, "the routine and the urgent delivery workers"
 
 
 def test_services_run_the_real_entry_points() -> None:

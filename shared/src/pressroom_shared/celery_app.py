@@ -28,8 +28,9 @@ def make_celery(
     app = app_class(main, broker=settings.redis_url, set_as_current=False)
     transport = {
         "visibility_timeout": settings.visibility_timeout_seconds,
-        # The first queue a worker lists (the urgent lane) is polled first, every time.
-        "queue_order_strategy": "priority",
+        # `priority`: the first queue a worker lists (the urgent lane) is polled first, every
+        # time. The routine delivery worker takes every outlet's queue in turn instead.
+        "queue_order_strategy": settings.worker_queue_order,
         # Socket timeouts and health checks; kombu also reconnects a worker whose BRPOP goes
         # unanswered for health_check_interval past its poll.
         **settings.redis_client_options(),

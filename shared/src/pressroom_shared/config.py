@@ -21,6 +21,8 @@ LEASE_MARGIN_SECONDS = 5.0
 # Outlets name their secrets by variable (`secret_env = "PRESSROOM_SECRET_PARTNER"`), so that
 # files and compose never hold one; every such variable is collected into Settings.secrets.
 SECRET_PREFIX = PREFIX + "SECRET_"
+# kombu's Redis transport strategies a worker may poll its queues by.
+QUEUE_ORDERS = ("priority", "round_robin")
 
 
 class ConfigError(ValueError):
@@ -103,6 +105,22 @@ class Settings:
         30.0,
         "A step sent this long ago, not started, and no longer in its queue (lost with Redis) "
         "is sent again. Work merely waiting in a long queue is never sent twice.",
+    )
+    delivery_concurrency: int = option(
+        16,
+        "Threads of the one delivery worker that serves every outlet (and of its urgent twin, "
+        "a quarter of it): outlets share a bounded pool instead of a process each.",
+    )
+    outlet_concurrency: int = option(
+        4,
+        "Deliveries to one outlet a delivery worker has in flight at once; more wait, parked, "
+        "so a slow partner holds at most this many threads and the others keep theirs.",
+    )
+    worker_queue_order: str = option(
+        "priority",
+        "How a worker polls its queues: `priority` (in the listed order, urgent lanes first) or "
+        "`round_robin` (each in turn; `pressroom run` sets it for the routine delivery worker "
+        "so every outlet's queue gets its share).",
     )
     retention_days: float = option(
         30.0,
@@ -194,6 +212,14 @@ class Settings:
                 "PRESSROOM_REDIS_SOCKET_TIMEOUT_SECONDS and "
                 "PRESSROOM_REDIS_CONNECT_TIMEOUT_SECONDS must be positive: without a timeout "
                 "a stalled Redis hangs every caller"
+            )
+        if self.worker_queue_order not in QUEUE_ORDERS:
+            problems.append(
+                f"PRESSROOM_WORKER_QUEUE_ORDER must be one of {', '.join(QUEUE_ORDERS)}"
+            )
+        if min(self.delivery_concurrency, self.outlet_concurrency) < 1:
+            problems.append(
+                "PRESSROOM_DELIVERY_CONCURRENCY and PRESSROOM_OUTLET_CONCURRENCY must be at least 1"
             )
         if problems:
             raise ConfigError("invalid settings: " + "; ".join(problems))

@@ -52,6 +52,8 @@ class StepState(StrEnum):
 
 FINISHED = frozenset({StepState.DONE, StepState.FAILED, StepState.UNKNOWN, StepState.CANCELED})
 WAITING = (StepState.PENDING, StepState.RETRYING)
+# Step.error_kind of a delivery parked until its outlet has a free slot (release_parked).
+PARKED = "parked"
 # What an operator may send again: the work ended without being done.
 RETRYABLE_BY_OPERATOR = (StepState.FAILED, StepState.UNKNOWN, StepState.CANCELED)
 
@@ -807,6 +809,35 @@ def release_followers(
     for step in followers:
         policy.sent(step, now)
     return [StepRef.of(step) for step in followers]
+
+
+def release_parked(
+    session: Session, outlet: str, *, now: datetime, policy: StepPolicy, limit: int = 1
+) -> list[StepRef]:
+    """Deliveries parked while their outlet had no free slot, oldest first: sendable now.
+
+    A worker parks a delivery (`defer` with PARKED) rather than holding a thread while the
+    outlet has PRESSROOM_OUTLET_CONCURRENCY deliveries in flight; each delivery that ends lets
+    one parked delivery go. The parked step's own due time is the backstop when none ends.
+    """
+    parked = session.scalars(
+        select(Step)
+        .where(
+            Step.outlet == outlet,
+            Step.stage == Stage.DELIVER,
+            Step.state.in_(WAITING),
+            Step.error_kind == PARKED,
+        )
+        .order_by(Step.created_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    ).all()
+    for step in parked:
+        step.next_attempt_at = now
+        step.error_kind = None
+        step.last_error = None
+        policy.sent(step, now)
+    return [StepRef.of(step) for step in parked]
 
 
 def take_due(

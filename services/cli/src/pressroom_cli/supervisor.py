@@ -24,7 +24,7 @@ from typing import Any, Literal
 import structlog
 
 from pressroom_shared.config import Settings
-from pressroom_shared.contracts import MAINTENANCE_QUEUE, Stage, stage_queues
+from pressroom_shared.contracts import MAINTENANCE_QUEUE, Lane, Stage, queue_name, stage_queues
 from pressroom_shared.outlets_config import OutletConfig
 
 
@@ -32,13 +32,28 @@ from pressroom_shared.outlets_config import OutletConfig
 class Program:
     name: str
     argv: list[str]
+    # Variables this program gets on top of the service's environment.
+    env: Mapping[str, str] = field(default_factory=dict)
+    # Added to the process's niceness: workers yield the CPU to the intake, whose answer a
+    # client waits for, while their own work waits in a queue anyway.
+    nice: int = 0
+
+
+# How much lower the workers' CPU priority is than the intake's.
+WORKER_NICENESS = 5
 
 
 def programs(
     settings: Settings, outlets: list[OutletConfig], host: str, port: int
 ) -> list[Program]:
-    """Intake under gunicorn, one worker for render+index+maintenance, one worker per outlet
-    (so a slow outlet never holds up another), and the scheduler."""
+    """Intake under gunicorn; one worker for render, index and maintenance; one delivery worker
+    for every outlet's routine lane and one for every urgent lane; and the scheduler.
+
+    A fixed number of processes whatever the number of outlets: the delivery workers' threads
+    are shared, and a slow outlet holds at most PRESSROOM_OUTLET_CONCURRENCY of them (the
+    runner parks the rest of its deliveries), so it never holds up another. The urgent lane
+    has a worker of its own, so a routine backlog never stands in front of an urgent story.
+    """
     python = sys.executable
     celery = [python, "-m", "celery", "-A", "pressroom_workers.celery"]
     worker = [
@@ -53,6 +68,39 @@ def programs(
     # Maintenance first: a render backlog must never hold up the sweeper (the worker polls its
     # queues in this order).
     pipeline_queues = [MAINTENANCE_QUEUE, *stage_queues(Stage.RENDER), *stage_queues(Stage.INDEX)]
+    names = [outlet.name for outlet in outlets]
+    urgent = [queue_name(Stage.DELIVER, Lane.URGENT, name) for name in names]
+    routine = [queue_name(Stage.DELIVER, Lane.NORMAL, name) for name in names]
+    delivery_workers = [
+        Program(
+            "worker-deliver",
+            [
+                *worker,
+                "--concurrency",
+                str(settings.delivery_concurrency),
+                "-n",
+                "deliver@%h",
+                "-Q",
+                ",".join(routine),
+            ],
+            env={"PRESSROOM_WORKER_QUEUE_ORDER": "round_robin"},
+            nice=WORKER_NICENESS,
+        ),
+        Program(
+            "worker-deliver-urgent",
+            [
+                *worker,
+                "--concurrency",
+                str(max(2, settings.delivery_concurrency // 4)),
+                "-n",
+                "deliver-urgent@%h",
+                "-Q",
+                ",".join(urgent),
+            ],
+            env={"PRESSROOM_WORKER_QUEUE_ORDER": "round_robin"},
+            nice=WORKER_NICENESS,
+        ),
+    ]
     return [
         Program(
             "intake",
@@ -71,22 +119,9 @@ def programs(
         Program(
             "worker-pipeline",
             [*worker, "--concurrency", "2", "-n", "pipeline@%h", "-Q", ",".join(pipeline_queues)],
+            nice=WORKER_NICENESS,
         ),
-        *(
-            Program(
-                f"worker-{outlet.name}",
-                [
-                    *worker,
-                    "--concurrency",
-                    "2",
-                    "-n",
-                    f"deliver-{outlet.name}@%h",
-                    "-Q",
-                    ",".join(stage_queues(Stage.DELIVER, [outlet.name])),
-                ],
-            )
-            for outlet in outlets
-        ),
+        *(delivery_workers if outlets else []),
         Program(
             "scheduler",
             [
@@ -244,7 +279,13 @@ class Supervisor:
     def _spawn(self, prog: Program, now: float) -> None:
         status = self.status[prog.name]
         # Own process group: Ctrl-C reaches only us, and we stop each child in order.
-        child = subprocess.Popen(prog.argv, env=self.env, start_new_session=True)
+        child = subprocess.Popen(
+            prog.argv,
+            env={**self.env, **prog.env},
+            start_new_session=True,
+            # Runs in the child before exec: only the child's priority changes.
+            preexec_fn=(lambda: os.nice(prog.nice)) if prog.nice else None,
+        )
         self.children[prog.name] = child
         first = status.state == "starting"
         status.started(child.pid, now)

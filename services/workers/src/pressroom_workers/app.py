@@ -13,6 +13,7 @@ from pressroom_shared.outlets_config import load_outlets
 from pressroom_shared.plugins import RenderContext
 from pressroom_shared.steps import StepPolicy
 from pressroom_workers.context import WorkerContext, build_outlets, build_renderers
+from pressroom_workers.gates import OutletGates
 from pressroom_workers.heartbeat import Heartbeat
 
 TASK_MODULES = [
@@ -45,6 +46,7 @@ def create_worker_app(settings: Settings) -> WorkerCelery:
         ),
         policy=StepPolicy.from_settings(settings),
         outlet_configs={o.name: o for o in outlet_configs},
+        gates=OutletGates(per_outlet=settings.outlet_concurrency),
     )
     signals.setup_logging.connect(lambda **_: configure_logging(settings, "worker"), weak=False)
     Heartbeat(app, settings).connect()

@@ -17,6 +17,7 @@ from pressroom_shared.plugins import (
     load_renderers,
 )
 from pressroom_shared.steps import StepPolicy
+from pressroom_workers.gates import OutletGates
 
 
 class UnknownOutletTypeError(ValueError):
@@ -33,6 +34,7 @@ class WorkerContext:
 
     policy: StepPolicy
     outlet_configs: dict[str, OutletConfig] = field(default_factory=dict)
+    gates: OutletGates = field(default_factory=lambda: OutletGates(per_outlet=4))
 
 
 def build_outlets(configs: list[OutletConfig], settings: Settings) -> dict[str, Outlet]:

@@ -34,6 +34,7 @@ from pressroom_shared.plugins import (
     Receipt,
 )
 from pressroom_shared.steps import (
+    PARKED,
     OutletMode,
     SendRefused,
     StepRef,
@@ -46,6 +47,7 @@ from pressroom_shared.steps import (
     fail,
     hold_for_outlet,
     release_followers,
+    release_parked,
     successors,
 )
 from pressroom_shared.timeutil import utcnow
@@ -59,10 +61,15 @@ log = structlog.get_logger(__name__)
 class Outcome:
     state: str  # a StepState, or "skipped" when the step was not ours to run
     detail: str = ""
+    parked: bool = False  # waits for a free slot at its outlet (it took none)
 
 
 class LeaseLostError(RuntimeError):
     pass
+
+
+class _Parked(Exception):
+    """Every slot of the step's outlet is in use in this process: park it (see gates.py)."""
 
 
 class _MustWait(Exception):
@@ -116,6 +123,11 @@ def _run_step(ctx: WorkerContext, app: Celery, stage: Stage, step_id: str) -> Ou
     if step.stage == Stage.DELIVER and outcome.state != "skipped":
         with transaction(ctx.sessions) as session:
             waiting = successors(session, step, now=utcnow(), policy=ctx.policy)
+            if not outcome.parked and ctx.gates.may_have_parked(step.outlet):
+                released = release_parked(session, step.outlet, now=utcnow(), policy=ctx.policy)
+                if not released:
+                    ctx.gates.none_parked(step.outlet)
+                waiting += released
         send_steps(app, waiting)
     return outcome
 
@@ -160,6 +172,8 @@ def _attempt(ctx: WorkerContext, app: Celery, step: Step) -> Outcome:
         return Outcome(StepState.CANCELED, str(exc))
     except _MustWait as waiting:
         return _wait(ctx, app, step, waiting.wait)
+    except _Parked:
+        return _park(ctx, app, step)
     except OutletHeldError as exc:
         return _outlet_held(ctx, step, exc)
     except MoreToSendError as exc:
@@ -207,14 +221,43 @@ def _deliver(ctx: WorkerContext, step: Step) -> Receipt:
             )
         if wait is not None:
             raise _MustWait(wait)
+    if not ctx.gates.enter(step.outlet):
+        raise _Parked()
     try:
-        with transaction(ctx.sessions) as session:
-            confirm_send(session, step, now=utcnow(), policy=ctx.policy)
-    except SendRefused as refused:
-        if refused.superseded:
-            raise stages.Superseded(str(refused)) from None
-        raise LeaseLostError(step.id) from None
-    return outlet.deliver(delivery)
+        try:
+            with transaction(ctx.sessions) as session:
+                confirm_send(session, step, now=utcnow(), policy=ctx.policy)
+        except SendRefused as refused:
+            if refused.superseded:
+                raise stages.Superseded(str(refused)) from None
+            raise LeaseLostError(step.id) from None
+        return outlet.deliver(delivery)
+    finally:
+        ctx.gates.leave(step.outlet)
+
+
+def _park(ctx: WorkerContext, app: Celery, step: Step) -> Outcome:
+    """The outlet has every slot in use: wait in the database, not in a thread."""
+    now = utcnow()
+    detail = f"waits for a free slot: {ctx.gates.per_outlet} deliveries to this outlet in flight"
+    with transaction(ctx.sessions) as session:
+        # The backstop, should no delivery to the outlet end to release it.
+        until = now + timedelta(seconds=ctx.policy.redrive_after)
+        if not defer(session, step, now=now, until=until, why=(PARKED, detail)):
+            return Outcome("skipped", "lease lost to another worker")
+    ctx.gates.parked(step.outlet)
+    if ctx.gates.in_flight(step.outlet) < ctx.gates.per_outlet:
+        # A slot freed while this one parked, and its release may have found nothing yet.
+        _release_parked(ctx, app, step.outlet)
+    return Outcome(StepState.PENDING, detail, parked=True)
+
+
+def _release_parked(ctx: WorkerContext, app: Celery, outlet: str) -> None:
+    with transaction(ctx.sessions) as session:
+        released = release_parked(session, outlet, now=utcnow(), policy=ctx.policy)
+    if not released:
+        ctx.gates.none_parked(outlet)
+    send_steps(app, released)
 
 
 def _outlet_held(ctx: WorkerContext, step: Step, exc: OutletHeldError) -> Outcome:
