@@ -25,6 +25,7 @@ only due rows through one index, so its cost does not grow with the backlog.
 
 from __future__ import annotations
 
+import functools
 import random
 import uuid
 from collections.abc import Callable, Collection, Iterable, Mapping
@@ -32,8 +33,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import ColumnElement, and_, delete, exists, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session, aliased
+from sqlalchemy.sql.dml import ReturningUpdate
 
 from pressroom_shared.config import Settings, parse_schedule
 from pressroom_shared.contracts import Lane, Stage, queue_name
@@ -341,7 +353,7 @@ def _newer_delivery_exists() -> ColumnElement[bool]:
     )
 
 
-def _older_delivery_in_flight(now: datetime) -> ColumnElement[bool]:
+def _older_delivery_in_flight(now: datetime | ColumnElement[datetime]) -> ColumnElement[bool]:
     """An earlier version is being carried to the same outlet right now.
 
     Its successor waits (the runner sends it when the earlier one ends), so an outlet never
@@ -361,12 +373,12 @@ def _older_delivery_in_flight(now: datetime) -> ColumnElement[bool]:
     )
 
 
-def _ready(now: datetime) -> ColumnElement[bool]:
+def _ready(now: datetime | ColumnElement[datetime]) -> ColumnElement[bool]:
     """What a waiting, due step still waits for: its render, its outlet, an older delivery."""
     return and_(_render_done(), _outlet_active(), ~_older_delivery_in_flight(now))
 
 
-def _runnable(now: datetime) -> ColumnElement[bool]:
+def _runnable(now: datetime | ColumnElement[datetime]) -> ColumnElement[bool]:
     return and_(
         Step.state.in_(WAITING),
         or_(Step.next_attempt_at.is_(None), Step.next_attempt_at <= now),
@@ -519,13 +531,39 @@ def claim(
     Every claim is an attempt: a worker that dies during the step has still spent one.
     `worker` names the claiming process (host:pid), to tell who a lost worker's loss is on.
     """
-    recover_lost(session, now=now, policy=policy, step_ids=[step_id])
-    if fence_superseded(session, step_id, now=now):
-        return None
     lease = policy.lease(now)
-    result = session.execute(
+    # The common case in one statement: the step waits, is due, and nothing newer replaced it.
+    step = _take(session, step_id, now=now, lease=lease)
+    if step is None:
+        # Otherwise, the rare cases first: a lost worker's lease, a superseded delivery.
+        recover_lost(session, now=now, policy=policy, step_ids=[step_id])
+        if fence_superseded(session, step_id, now=now):
+            return None
+        step = _take(session, step_id, now=now, lease=lease)
+        if step is None:
+            return None
+    session.add(
+        StepAttempt(step_id=step.id, number=step.attempts, started_at=now, worker=worker or None)
+    )
+    return step
+
+
+def _take(session: Session, step_id: str, *, now: datetime, lease: datetime) -> Step | None:
+    return session.execute(
+        _claim_statement(),
+        {"claim_id": step_id, "claim_now": now, "claim_lease": lease},
+    ).scalar_one_or_none()
+
+
+@functools.cache
+def _claim_statement() -> ReturningUpdate[Step]:
+    """Built once: SQLAlchemy caches the compiled SQL, but building the expression (the
+    runnable test's subqueries) cost more Python time per claim than running it."""
+    now = bindparam("claim_now", type_=Step.updated_at.type)
+    lease = bindparam("claim_lease", type_=Step.lease_expires_at.type)
+    return (
         update(Step)
-        .where(Step.id == step_id, _runnable(now))
+        .where(Step.id == bindparam("claim_id"), _runnable(now), ~_newer_delivery_exists())
         .values(
             state=StepState.IN_PROGRESS,
             attempts=Step.attempts + 1,
@@ -533,16 +571,10 @@ def claim(
             due_at=lease,
             updated_at=now,
         )
-        .execution_options(synchronize_session=False)
+        .returning(Step)
+        # The step may be in the session already (loaded before the claim): refresh it.
+        .execution_options(synchronize_session=False, populate_existing=True)
     )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        return None
-    step = session.get(Step, step_id, populate_existing=True)
-    assert step is not None
-    session.add(
-        StepAttempt(step_id=step.id, number=step.attempts, started_at=now, worker=worker or None)
-    )
-    return step
 
 
 class SendRefused(Exception):
