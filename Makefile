@@ -18,6 +18,18 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## Create the virtualenv and install the project with its dev tools
 
+BENCH_STAMP := $(VENV)/.bench-installed
+
+$(BENCH_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
+
+QUICK ?=
+BENCH_DATABASE_URL ?=
+
+bench: $(BENCH_STAMP) ## Throughput against the bare stack, every scenario, ~15 min (QUICK=1: ~3 min; BENCH_DATABASE_URL=postgresql+psycopg://...: PostgreSQL). Never part of `make test`
+	$(BIN)/python bench/throughput.py $(if $(QUICK),--quick) $(if $(BENCH_DATABASE_URL),--database-url $(BENCH_DATABASE_URL))
+
 PORT ?= 8000
 
 run: $(STAMP) ## Run the whole service (intake on 127.0.0.1:PORT, default 8000; workers, scheduler, embedded Redis unless PRESSROOM_REDIS_URL)
@@ -57,4 +69,4 @@ queues: $(STAMP) ## Depth of every queue (needs PRESSROOM_REDIS_URL)
 clean: ## Remove the virtualenv and local state
 	rm -rf $(VENV) var
 
-.PHONY: help install run test test-unit test-chaos lint fmt typecheck ci migrate config-docs queues clean
+.PHONY: help install bench run test test-unit test-chaos lint fmt typecheck ci migrate config-docs queues clean
