@@ -8,8 +8,14 @@ from typing import Any
 import pytest
 from celery import Celery
 from flask.testing import FlaskClient
+from sqlalchemy import select
 
 from pressroom_shared.config import Settings
+from pressroom_shared.db import make_engine, make_sessionmaker
+from pressroom_shared.models import Rendition, Step
+from pressroom_workers.app import context_of
+from pressroom_workers.outlets.telegram import TelegramOutlet
+from pressroom_workers.stages import prepare_delivery
 from tests.conftest import sample_text
 from tests.support.services import wait_until
 from tests.support.webhook_receiver import WebhookReceiver
@@ -132,3 +138,33 @@ def test_an_article_accepted_while_redis_is_away_is_delivered_when_it_is_back(
         "the sweeper to send the work once Redis answers",
     )
     assert len(receiver.verified_events()) == 1
+
+
+def test_only_the_renditions_the_outlets_read_are_rendered_and_a_missing_one_on_demand(
+    client: FlaskClient,
+    token: str,
+    settings: Settings,
+    thread_worker: Celery,
+) -> None:
+    """The site reads web_page and feed_entry, the webhook ninjs: nothing renders a Telegram
+    post or an e-mail no outlet sends. An outlet configured later (here: a Telegram channel)
+    still gets its rendition, rendered when its delivery is prepared."""
+    article_id = submit(client, token)["id"]
+    wait_until(
+        lambda: article_view(client, token, article_id)["status"] == "delivered", 15, "delivery"
+    )
+    sessions = make_sessionmaker(make_engine(settings))
+    with sessions() as session:
+        stored = set(
+            session.scalars(select(Rendition.name).where(Rendition.article_id == article_id))
+        )
+        assert stored == {"web_page", "feed_entry", "ninjs"}
+        step = session.scalars(
+            select(Step).where(Step.article_id == article_id, Step.outlet == "partner")
+        ).one()
+        ctx = context_of(thread_worker.tasks["pressroom.deliver"])
+        telegram = TelegramOutlet.requires
+        outlet = type("LateOutlet", (), {"requires": telegram})()
+        delivery = prepare_delivery(session, step, outlet, ctx.renderers, ctx.render_context)  # type: ignore[arg-type]
+    assert telegram <= delivery.renditions.keys()
+    assert "пленными" in delivery.renditions["telegram"].content

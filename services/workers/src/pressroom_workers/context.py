@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -28,13 +29,17 @@ class UnknownOutletTypeError(ValueError):
 class WorkerContext:
     settings: Settings
     sessions: sessionmaker[Session]
-    renderers: tuple[Renderer, ...]
+    renderers: tuple[Renderer, ...]  # every installed renderer
     outlets: dict[str, Outlet]
     render_context: RenderContext
 
     policy: StepPolicy
     outlet_configs: dict[str, OutletConfig] = field(default_factory=dict)
     gates: OutletGates = field(default_factory=lambda: OutletGates(per_outlet=4))
+
+    @functools.cached_property
+    def renderers_to_run(self) -> tuple[Renderer, ...]:
+        return renderers_needed(self.renderers, self.outlets)
 
 
 def build_outlets(configs: list[OutletConfig], settings: Settings) -> dict[str, Outlet]:
@@ -50,3 +55,12 @@ def build_outlets(configs: list[OutletConfig], settings: Settings) -> dict[str, 
 
 def build_renderers() -> tuple[Renderer, ...]:
     return tuple(cls() for _, cls in sorted(load_renderers().items()))
+
+
+def renderers_needed(
+    renderers: tuple[Renderer, ...], outlets: dict[str, Outlet]
+) -> tuple[Renderer, ...]:
+    """The renderers whose renditions some configured outlet reads: the render stage runs only
+    these (a delivery that finds one missing renders it then, see stages.prepare_delivery)."""
+    wanted = set().union(*(outlet.requires for outlet in outlets.values()))
+    return tuple(r for r in renderers if r.name in wanted)

@@ -46,6 +46,7 @@ from pressroom_shared.steps import (
     defer,
     fail,
     hold_for_outlet,
+    may_send,
     release_followers,
     release_parked,
     successors,
@@ -62,6 +63,7 @@ class Outcome:
     state: str  # a StepState, or "skipped" when the step was not ours to run
     detail: str = ""
     parked: bool = False  # waits for a free slot at its outlet (it took none)
+    settled: bool = False  # what waited for this delivery was let go with its outcome
 
 
 class LeaseLostError(RuntimeError):
@@ -120,16 +122,25 @@ def _run_step(ctx: WorkerContext, app: Celery, stage: Stage, step_id: str) -> Ou
         structlog.contextvars.unbind_contextvars(
             "step_id", "article_id", "version", "stage", "outlet", "request_id"
         )
-    if step.stage == Stage.DELIVER and outcome.state != "skipped":
+    if step.stage == Stage.DELIVER and outcome.state != "skipped" and not outcome.settled:
         with transaction(ctx.sessions) as session:
-            waiting = successors(session, step, now=utcnow(), policy=ctx.policy)
-            if not outcome.parked and ctx.gates.may_have_parked(step.outlet):
-                released = release_parked(session, step.outlet, now=utcnow(), policy=ctx.policy)
-                if not released:
-                    ctx.gates.none_parked(step.outlet)
-                waiting += released
+            waiting = _after_delivery(ctx, session, step, parked=outcome.parked)
         send_steps(app, waiting)
     return outcome
+
+
+def _after_delivery(
+    ctx: WorkerContext, session: Session, step: Step, *, parked: bool
+) -> list[StepRef]:
+    """What a delivery's end lets go: newer versions' deliveries to the outlet that waited for
+    it, and (unless it only parked) one delivery parked for a free slot at the outlet."""
+    waiting = successors(session, step, now=utcnow(), policy=ctx.policy)
+    if not parked and ctx.gates.may_have_parked(step.outlet):
+        released = release_parked(session, step.outlet, now=utcnow(), policy=ctx.policy)
+        if not released:
+            ctx.gates.none_parked(step.outlet)
+        waiting += released
+    return waiting
 
 
 def _attempt(ctx: WorkerContext, app: Celery, step: Step) -> Outcome:
@@ -148,14 +159,16 @@ def _attempt(ctx: WorkerContext, app: Celery, step: Step) -> Outcome:
     try:
         if step.stage == Stage.DELIVER:
             receipt = _deliver(ctx, step)
+            # One transaction records the delivery and lets go what waited for it.
             with transaction(ctx.sessions) as session:
                 if not complete(session, step, now=utcnow(), receipt=_receipt_data(receipt)):
                     raise LeaseLostError(step.id)
                 _record(ctx, session, step, ok=True)
+                follow = _after_delivery(ctx, session, step, parked=False)
         else:
             with transaction(ctx.sessions) as session:
                 if step.stage == Stage.RENDER:
-                    receipt = stages.render(session, step, ctx.renderers, ctx.render_context)
+                    receipt = stages.render(session, step, ctx.renderers_to_run, ctx.render_context)
                 else:
                     receipt = stages.index(session, step)
                 if not complete(session, step, now=utcnow(), receipt=_receipt_data(receipt)):
@@ -193,7 +206,7 @@ def _attempt(ctx: WorkerContext, app: Celery, step: Step) -> Outcome:
         return _failed(ctx, app, step, "transient", f"{type(exc).__name__}: {exc}", None)
     sent = send_steps(app, follow)
     log.info("step.done", detail=receipt.detail, released=len(follow), sent=sent)
-    return Outcome(StepState.DONE, receipt.detail)
+    return Outcome(StepState.DONE, receipt.detail, settled=step.stage == Stage.DELIVER)
 
 
 def _deliver(ctx: WorkerContext, step: Step) -> Receipt:
@@ -201,7 +214,7 @@ def _deliver(ctx: WorkerContext, step: Step) -> Receipt:
     if outlet is None:
         raise PermanentError(f"outlet {step.outlet!r} is not configured")
     with ctx.sessions() as session:
-        delivery = stages.prepare_delivery(session, step, outlet)
+        delivery = stages.prepare_delivery(session, step, outlet, ctx.renderers, ctx.render_context)
     config = ctx.outlet_configs.get(step.outlet) or OutletConfig(step.outlet, outlet.type_name)
     per_minute = getattr(outlet, "messages_per_minute", None)
     with ctx.sessions() as session:
@@ -225,8 +238,11 @@ def _deliver(ctx: WorkerContext, step: Step) -> Receipt:
         raise _Parked()
     try:
         try:
-            with transaction(ctx.sessions) as session:
-                confirm_send(session, step, now=utcnow(), policy=ctx.policy)
+            with ctx.sessions() as session:
+                cleared = may_send(session, step, now=utcnow(), policy=ctx.policy)
+            if not cleared:
+                with transaction(ctx.sessions) as session:
+                    confirm_send(session, step, now=utcnow(), policy=ctx.policy)
         except SendRefused as refused:
             if refused.superseded:
                 raise stages.Superseded(str(refused)) from None

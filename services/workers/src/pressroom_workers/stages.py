@@ -87,8 +87,18 @@ def embargo_in_force(session: Session, step: Step, now: datetime) -> datetime | 
     return until if until is not None and until > now else None
 
 
-def prepare_delivery(session: Session, step: Step, outlet: Outlet) -> Delivery:
-    """Everything the outlet needs, read before the (slow, remote) delivery itself."""
+def prepare_delivery(
+    session: Session,
+    step: Step,
+    outlet: Outlet,
+    renderers: tuple[Renderer, ...],
+    context: RenderContext,
+) -> Delivery:
+    """Everything the outlet needs, read before the (slow, remote) delivery itself.
+
+    A rendition the render stage did not make (the outlet was configured after it ran) is
+    rendered now, from the stored version, and not stored.
+    """
     newer = session.scalar(
         select(Step.version).where(
             Step.article_id == step.article_id,
@@ -101,8 +111,13 @@ def prepare_delivery(session: Session, step: Step, outlet: Outlet) -> Delivery:
     if newer is not None:
         raise Superseded(f"version {newer} already delivered")
     renditions = load_renditions(session, step.article_id, step.version)
+    article = load_article(session, step.article_id, step.version)
     if missing := outlet.requires - renditions.keys():
-        raise PermanentError(f"renditions missing: {', '.join(sorted(missing))}")
+        for renderer in renderers:
+            if renderer.name in missing:
+                renditions[renderer.name] = renderer.render(article, context)
+        if missing := outlet.requires - renditions.keys():
+            raise PermanentError(f"no renderer for: {', '.join(sorted(missing))}")
     previous = session.scalar(
         select(Step.receipt)
         .where(
@@ -118,7 +133,7 @@ def prepare_delivery(session: Session, step: Step, outlet: Outlet) -> Delivery:
     return Delivery(
         id=f"dlv_{step.id.replace('-', '')}",
         event=Event(step.event),
-        article=load_article(session, step.article_id, step.version),
+        article=article,
         renditions=renditions,
         attempt=step.attempts,
         previous_receipt=previous or {},
