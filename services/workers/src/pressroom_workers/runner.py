@@ -64,6 +64,10 @@ class Outcome:
     detail: str = ""
     parked: bool = False  # waits for a free slot at its outlet (it took none)
     settled: bool = False  # what waited for this delivery was let go with its outcome
+    # Index steps a render released, run next by the same thread rather than sent as messages:
+    # a publish and a consume fewer per version. Released (due) all the same, so the sweeper
+    # sends them should this worker die first.
+    index_next: tuple[str, ...] = ()
 
 
 class LeaseLostError(RuntimeError):
@@ -95,6 +99,8 @@ def run_step(ctx: WorkerContext, app: Celery, stage: Stage, step_id: str) -> Out
     outcome = _run_step(ctx, app, stage, step_id)
     TASKS.labels(str(stage), outcome.state).inc()
     TASK_SECONDS.labels(str(stage), outcome.state).observe(time.monotonic() - started)
+    for index_step_id in outcome.index_next:
+        run_step(ctx, app, Stage.INDEX, index_step_id)
     return outcome
 
 
@@ -204,9 +210,15 @@ def _attempt(ctx: WorkerContext, app: Celery, step: Step) -> Outcome:
         # operators to see; never redelivered forever.
         log.exception("step.crashed")
         return _failed(ctx, app, step, "transient", f"{type(exc).__name__}: {exc}", None)
-    sent = send_steps(app, follow)
+    index_next = tuple(ref.id for ref in follow if ref.stage == Stage.INDEX)
+    sent = send_steps(app, [ref for ref in follow if ref.stage != Stage.INDEX])
     log.info("step.done", detail=receipt.detail, released=len(follow), sent=sent)
-    return Outcome(StepState.DONE, receipt.detail, settled=step.stage == Stage.DELIVER)
+    return Outcome(
+        StepState.DONE,
+        receipt.detail,
+        settled=step.stage == Stage.DELIVER,
+        index_next=index_next,
+    )
 
 
 def _deliver(ctx: WorkerContext, step: Step) -> Receipt:
