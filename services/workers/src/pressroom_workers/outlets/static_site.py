@@ -89,6 +89,7 @@ LOCK_TIMEOUT_SECONDS = 60.0
 _SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,199}$")
 _TEMP_PREFIX = ".tmp-"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_INHERITED: list[sqlite3.Connection] = []
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS articles (
@@ -274,6 +275,7 @@ class StaticSiteOutlet:
         self._guard = threading.Lock()
         self._timer: threading.Timer | None = None
         self._opened = False
+        self._local = threading.local()
 
     # -- delivery -------------------------------------------------------------------------------
 
@@ -713,21 +715,32 @@ class StaticSiteOutlet:
 
     @contextlib.contextmanager
     def _connection(self) -> Iterator[sqlite3.Connection]:
-        # A connection per use: cheap next to the fsyncs, and never shared by threads or
-        # carried across a fork. The timeout is SQLite's wait for another writer.
-        db = sqlite3.connect(
-            self.root / STATE_FILE, timeout=LOCK_TIMEOUT_SECONDS, isolation_level=None
-        )
         try:
-            # FULL: a delivery reported done is on the disk, as the fsynced manifest was.
-            db.execute("PRAGMA synchronous = FULL")
-            yield db
+            yield self._db()
         except sqlite3.OperationalError as exc:
             if "locked" in str(exc) or "busy" in str(exc):
                 raise TransientError(f"{self.root / STATE_FILE}: {exc}") from exc
             raise
-        finally:
-            db.close()
+
+    def _db(self) -> sqlite3.Connection:
+        # One connection per thread, kept: closing the last connection to a WAL database
+        # checkpoints it, which on every delivery would cost more than the delivery itself.
+        local = self._local
+        db: sqlite3.Connection | None = getattr(local, "db", None)
+        if db is not None and local.pid == os.getpid():
+            return db
+        if db is not None:
+            # A forked child's copy of its parent's connection: never used, and never closed
+            # either (closing could checkpoint the WAL under the parent's feet).
+            _INHERITED.append(db)
+        # The timeout is how long SQLite waits for another writer.
+        db = sqlite3.connect(
+            self.root / STATE_FILE, timeout=LOCK_TIMEOUT_SECONDS, isolation_level=None
+        )
+        # FULL: a delivery reported done is on the disk, as the fsynced manifest was.
+        db.execute("PRAGMA synchronous = FULL")
+        local.db, local.pid = db, os.getpid()
+        return db
 
     @staticmethod
     @contextlib.contextmanager
@@ -799,18 +812,17 @@ class StaticSiteOutlet:
     def _import(db: sqlite3.Connection, records: Mapping[str, Mapping[str, Any]]) -> None:
         generation = _meta_int(db, "generation") + 1
         ordered = sorted(records.items(), key=lambda item: (item[1]["version_created"], item[0]))
+        rows, aliases = [], []
         for article_id, record in ordered:
             entry = dict(record["entry"]) if record.get("entry") else None
             content = entry.pop("content_html", None) if entry is not None else None
-            live = bool(record["live"]) and entry is not None
-            db.execute(
-                _UPSERT,
+            rows.append(
                 {
                     "id": article_id,
                     "version": record["version"],
                     "slug": record["slug"],
                     "path": record["path"],
-                    "live": int(live),
+                    "live": int(bool(record["live"]) and entry is not None),
                     "version_created": record["version_created"],
                     "version_created_ts": _parse_time(record["version_created"]).timestamp(),
                     "entry_id": entry["id"] if entry is not None else None,
@@ -820,12 +832,11 @@ class StaticSiteOutlet:
                     "entry": _dump(entry) if entry is not None else None,
                     "content_html": content or None,
                     "changed_gen": generation,
-                },
+                }
             )
-            db.executemany(
-                "INSERT OR REPLACE INTO aliases (path, article_id) VALUES (?, ?)",
-                [(alias, article_id) for alias in record.get("aliases", [])],
-            )
+            aliases += [(alias, article_id) for alias in record.get("aliases", [])]
+        db.executemany(_UPSERT, rows)
+        db.executemany("INSERT OR REPLACE INTO aliases (path, article_id) VALUES (?, ?)", aliases)
         _set_meta(db, "generation", generation)
 
     @staticmethod
