@@ -43,7 +43,7 @@ def published(
     slug = str(response.get_json()["slug"])
     site = tmp_path / "site"
     wait_until(lambda: (site / "articles" / f"{slug}.html").exists(), 20, "the page")
-    wait_until(lambda: (site / "manifest.json").exists(), 20, "the manifest")
+    wait_until(lambda: (site / "sitemap.xml").exists(), 20, "the sitemap")
     return slug
 
 
@@ -94,7 +94,9 @@ def test_docs_load_a_pinned_redoc_with_subresource_integrity(live_server: str) -
     "path",
     [
         "manifest.json",
-        ".manifest.lock",
+        "manifest.json.migrated",
+        ".state.sqlite",
+        ".rebuild.lock",
         ".hidden.html",
         "articles/.x.html",
         "articles/",
@@ -107,12 +109,13 @@ def test_the_site_hides_the_outlets_internals(
     site = tmp_path / "site"
     (site / ".hidden.html").write_text("secret")
     (site / "articles" / ".x.html").write_text("secret")
-    assert (site / ".manifest.lock").exists()
+    assert (site / ".state.sqlite").exists()
     response = httpx.get(f"{live_server}/site/{path}")
     assert response.status_code == 404, response.text
     assert response.headers["Content-Type"] == "application/problem+json"
     assert "secret" not in response.text
     assert httpx.get(f"{live_server}/site/feed.atom").status_code == 200
+    assert httpx.get(f"{live_server}/site/sitemap.xml").status_code == 200
 
 
 def test_problem_answers_from_the_test_client_too(client: FlaskClient) -> None:

@@ -138,6 +138,16 @@ class Outlet(Protocol):
     def deliver(self, delivery: Delivery) -> Receipt: ...
 
 
+@runtime_checkable
+class Flushable(Protocol):
+    """An outlet that defers derived work (a static site's index, feeds and sitemap, rebuilt at
+    a bounded rate) and may have some pending. The periodic maintenance calls `flush()` on every
+    outlet that has it, so deferred work is done even when no further delivery comes and the
+    process that deferred it is gone. It must be cheap when there is nothing to do."""
+
+    def flush(self) -> None: ...
+
+
 class OutletFactory(Protocol):
     def __call__(self, config: OutletConfig, settings: Settings) -> Outlet: ...
 

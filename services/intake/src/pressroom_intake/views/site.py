@@ -11,9 +11,10 @@ from pressroom_intake.problems import ProblemError
 
 blp = Blueprint("site", __name__, url_prefix="/site")
 
-# What a reader may fetch: pages and feeds. The outlet keeps its own state beside them
-# (manifest.json, .manifest.lock, half-written .part files) and that is nobody's business.
-PUBLISHED_SUFFIXES = frozenset({".html", ".rss", ".atom"})
+# What a reader may fetch: pages, feeds and sitemaps. The outlet keeps its own state beside them
+# (.state.sqlite, lock files, half-written .part files, an old manifest.json) and that is
+# nobody's business.
+PUBLISHED_SUFFIXES = frozenset({".html", ".rss", ".atom", ".xml"})
 
 
 @blp.get("/", defaults={"path": "index.html"})

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import structlog
 from celery import shared_task
 from celery.app.task import Task
@@ -7,6 +9,7 @@ from celery.app.task import Task
 from pressroom_shared.contracts import TASK_PURGE, TASK_SWEEP
 from pressroom_shared.db import transaction
 from pressroom_shared.dispatch import broker_client, queue_head_reader, send_steps
+from pressroom_shared.plugins import Flushable
 from pressroom_shared.retention import purge_finished
 from pressroom_shared.steps import take_due
 from pressroom_shared.timeutil import utcnow
@@ -40,7 +43,18 @@ def sweep(self: Task) -> int:  # type: ignore[type-arg]
                 break
     finally:
         client.close()
+        flush_outlets(ctx.outlets)
     return sent
+
+
+def flush_outlets(outlets: Mapping[str, object]) -> None:
+    """Finish what outlets deferred (Flushable): one outlet's trouble never stops the others'."""
+    for name, outlet in outlets.items():
+        if isinstance(outlet, Flushable):
+            try:
+                outlet.flush()
+            except Exception as exc:
+                log.warning("outlet.flush_failed", outlet=name, error=str(exc))
 
 
 @shared_task(bind=True, name=TASK_PURGE, acks_late=True, ignore_result=True)
