@@ -177,9 +177,28 @@ def _dialect(session: Session) -> str:
 # --- indexing ---------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Terms:
+    """An article's words and their stems, worked out before the writing transaction: the
+    stemming is the indexer's CPU time, and SQLite's write lock need not be held for it."""
+
+    headline_words: str
+    body_words: str
+    headline_stems: str
+    body_stems: str
+
+    @classmethod
+    def of(cls, headline: str, body_text: str) -> Terms:
+        head, body = words(headline), words(body_text)
+        return cls(
+            " ".join(head), " ".join(body), " ".join(stem_words(head)), " ".join(stem_words(body))
+        )
+
+
 def index_document(
     session: Session,
     *,
+    terms: Terms | None = None,
     article_id: str,
     version: int,
     language: str,
@@ -220,6 +239,7 @@ def index_document(
     row = session.execute(stmt).first()
     if row is None:  # a newer version is already indexed
         return
+    terms = terms or Terms.of(headline, body_text)
 
     if dialect == "sqlite":
         rowid = row[0]
@@ -230,8 +250,8 @@ def index_document(
             ),
             {
                 "rowid": rowid,
-                "headline": " ".join(stem_words(words(headline))),
-                "body": " ".join(stem_words(words(body_text))),
+                "headline": terms.headline_stems,
+                "body": terms.body_stems,
             },
         )
     else:
@@ -246,8 +266,8 @@ def index_document(
             ),
             {
                 "config": _pg_config(language),
-                "headline": " ".join(words(headline)),
-                "body": " ".join(words(body_text)),
+                "headline": terms.headline_words,
+                "body": terms.body_words,
                 "article_id": article_id,
             },
         )

@@ -54,6 +54,7 @@ from pressroom_shared.steps import (
 from pressroom_shared.timeutil import utcnow
 from pressroom_workers import stages
 from pressroom_workers.context import WorkerContext
+from pressroom_workers.loading import load_article
 
 log = structlog.get_logger(__name__)
 
@@ -171,16 +172,24 @@ def _attempt(ctx: WorkerContext, app: Celery, step: Step) -> Outcome:
                     raise LeaseLostError(step.id)
                 _record(ctx, session, step, ok=True)
                 follow = _after_delivery(ctx, session, step, parked=False)
-        else:
+        elif step.stage == Stage.RENDER:
+            # Rendered before the writing transaction: SQLite has one writer at a time, and
+            # the lock must not wait for our CPU work.
+            with ctx.sessions() as session:
+                article = load_article(session, step.article_id, step.version)
+            renditions = stages.render(article, ctx.renderers_to_run, ctx.render_context)
             with transaction(ctx.sessions) as session:
-                if step.stage == Stage.RENDER:
-                    receipt = stages.render(session, step, ctx.renderers_to_run, ctx.render_context)
-                else:
-                    receipt = stages.index(session, step)
+                receipt = stages.store_renditions(session, step, renditions)
                 if not complete(session, step, now=utcnow(), receipt=_receipt_data(receipt)):
                     raise LeaseLostError(step.id)
-                if step.stage == Stage.RENDER:
-                    follow = release_followers(session, step, now=utcnow(), policy=ctx.policy)
+                follow = release_followers(session, step, now=utcnow(), policy=ctx.policy)
+        else:
+            with ctx.sessions() as session:
+                entry = stages.prepare_index(session, step)
+            with transaction(ctx.sessions) as session:
+                receipt = stages.index(session, entry)
+                if not complete(session, step, now=utcnow(), receipt=_receipt_data(receipt)):
+                    raise LeaseLostError(step.id)
     except LeaseLostError:
         log.warning("step.lease_lost")
         return Outcome("skipped", "lease lost to another worker")

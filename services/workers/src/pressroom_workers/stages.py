@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from pressroom_shared import search
-from pressroom_shared.article import Event, PubStatus
+from pressroom_shared.article import Article, Event, PubStatus
 from pressroom_shared.models import Article as ArticleRow
 from pressroom_shared.models import ArticleVersion, Step
 from pressroom_shared.models import Rendition as RenditionRow
@@ -19,6 +20,7 @@ from pressroom_shared.plugins import (
     Receipt,
     RenderContext,
     Renderer,
+    Rendition,
 )
 from pressroom_shared.steps import StepState
 from pressroom_workers.loading import load_article, load_renditions
@@ -29,10 +31,13 @@ class Superseded(Exception):
 
 
 def render(
-    session: Session, step: Step, renderers: tuple[Renderer, ...], context: RenderContext
-) -> Receipt:
-    article = load_article(session, step.article_id, step.version)
-    renditions = [renderer.render(article, context) for renderer in renderers]
+    article: Article, renderers: tuple[Renderer, ...], context: RenderContext
+) -> list[Rendition]:
+    """The renditions of one version: CPU work, done before the writing transaction."""
+    return [renderer.render(article, context) for renderer in renderers]
+
+
+def store_renditions(session: Session, step: Step, renditions: list[Rendition]) -> Receipt:
     # Re-rendering (a retry, a duplicate message) replaces what an earlier attempt wrote.
     session.execute(
         delete(RenditionRow).where(
@@ -54,18 +59,34 @@ def render(
     )
 
 
-def index(session: Session, step: Step) -> Receipt:
+@dataclass(frozen=True)
+class IndexEntry:
+    """What indexing one version writes, worked out before the writing transaction."""
+
+    article: Article
+    terms: search.Terms | None  # None: the article leaves the index
+
+
+def prepare_index(session: Session, step: Step) -> IndexEntry:
     article = load_article(session, step.article_id, step.version)
     head = session.get(ArticleRow, step.article_id)
     # A kill wins over a late index of an earlier version: the index keeps no tombstone.
     if article.pubstatus is not PubStatus.USABLE or (
         head is not None and head.pubstatus == PubStatus.CANCELED
     ):
+        return IndexEntry(article, None)
+    return IndexEntry(article, search.Terms.of(article.content.headline, article.content.body_text))
+
+
+def index(session: Session, entry: IndexEntry) -> Receipt:
+    article = entry.article
+    if entry.terms is None:
         search.remove_document(session, article.id)
         return Receipt(detail="removed from the index")
     content = article.content
     search.index_document(
         session,
+        terms=entry.terms,
         article_id=article.id,
         version=article.version,
         language=content.language,
