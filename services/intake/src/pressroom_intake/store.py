@@ -63,8 +63,7 @@ def create_article(
         created_at=now,
         updated_at=now,
     )
-    session.add(article)
-    session.flush()
+    session.add(article)  # flushed with its version, in _add_version
     version, refs = _add_version(
         session,
         article,
@@ -198,7 +197,7 @@ def _add_version(
     article.pubstatus = pubstatus
     article.updated_at = now
     session.add(version)
-    session.flush()
+    session.flush()  # the article and its version, before plan_version's steps refer to them
     if pubstatus == PubStatus.WITHHELD:
         deliveries = {}  # withheld: kept and rendered, published nowhere until a usable version
     refs = plan_version(
