@@ -251,7 +251,7 @@ def plan_version(
         }
     for each in rows:
         each["created_at"] = each["updated_at"] = now
-    session.execute(insert(Step.__table__), rows)
+    session.execute(insert(Step.metadata.tables[Step.__tablename__]), rows)
     return [StepRef(render["id"], Stage.RENDER, lane, "", now)]
 
 
