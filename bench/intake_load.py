@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "tests" / "fixtures" / "seed-article.txt"
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
-ECHO_APP = '''
+ECHO_APP = """
 from flask import Flask, request
 app = Flask(__name__)
 
@@ -53,7 +53,7 @@ def echo():
 @app.get("/healthz")
 def healthz():
     return {"status": "ok"}
-'''
+"""
 
 
 async def _client(
