@@ -8,7 +8,7 @@ content), which every POST goes through. Each is measured twice: wall time, and 
 of the thread (`time.thread_time`), which stays meaningful on a machine busy with other work
 (waiting for Redis or the disk and being preempted do not count).
 
-    .venv/bin/python bench/intake_post_inprocess.py [--requests 300] [--warmup 30]
+    .venv/bin/python bench/intake_post_inprocess.py [--requests 300] [--warmup 30] [--profile F]
 
 Prints per-POST milliseconds (mean, p50, p95) and writes bench/results/intake_post_inprocess.json.
 """
@@ -16,6 +16,7 @@ Prints per-POST milliseconds (mean, p50, p95) and writes bench/results/intake_po
 from __future__ import annotations
 
 import argparse
+import cProfile
 import functools
 import json
 import platform
@@ -59,6 +60,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--warmup", type=int, default=30)
+    parser.add_argument(
+        "--profile", type=Path, help="write a cProfile of the timed POSTs to this file"
+    )
     args = parser.parse_args()
     sample = SAMPLE.read_bytes()
 
@@ -122,7 +126,13 @@ def main() -> None:
         parse_times.clear()
         parse_cpu.clear()
         post_cpu.clear()
+        profiler = cProfile.Profile() if args.profile else None
+        if profiler:
+            profiler.enable()
         posts = [post() for _ in range(args.requests)]
+        if profiler:
+            profiler.disable()
+            profiler.dump_stats(args.profile)
         for _ in range(args.requests):
             start = time.perf_counter()
             client.get("/healthz")

@@ -117,6 +117,9 @@ def make_settings(
         log_json=False,
         log_level="WARNING",
         allow_example_secrets=True,  # WEBHOOK_SECRET is the published example
+        # Tests revoke and rotate keys and expect the next call refused; the cache's own bound
+        # is tested in test_access.
+        token_cache_seconds=0.0,
     )
 
 

@@ -4,6 +4,7 @@ Real Redis, real databases, the intake on a real socket."""
 from __future__ import annotations
 
 import re
+import time
 import uuid
 
 import httpx
@@ -14,7 +15,7 @@ from click.testing import CliRunner, Result
 from pressroom_cli.main import cli
 from pressroom_intake import create_app
 from pressroom_shared.config import Settings
-from tests.conftest import new_token
+from tests.conftest import new_token, serving
 from tests.integration.test_intake_api import assert_problem, auth
 
 pytestmark = pytest.mark.integration
@@ -125,6 +126,26 @@ def test_keys_list_revoke_and_rotate(settings: Settings, live_server: str) -> No
     unknown = keys(settings, "revoke", "nobody")
     assert unknown.exit_code != 0
     assert "no key named 'nobody'" in unknown.stderr
+
+
+def test_a_revoked_token_is_refused_within_the_token_cache_bound(
+    settings: Settings, live_server: str
+) -> None:
+    bound = 3.0
+    cached = create_app(settings.replace(token_cache_seconds=bound))
+    token = keys(settings, "create", "desk", "--scopes", "read").stdout.strip()
+    with serving(cached) as url:
+        assert status(url, token) == 200
+        assert keys(settings, "revoke", "desk").exit_code == 0
+        revoked_at = time.monotonic()
+        # Remembered: the database is not asked again within the bound (the point of the cache).
+        assert status(url, token) == 200
+        while status(url, token) == 200:
+            assert time.monotonic() - revoked_at < bound + 0.5, "still accepted past the bound"
+            time.sleep(0.1)
+        assert status(url, token) == 401
+    # An intake with the cache off (as the other tests run) refuses it on the next call.
+    assert status(live_server, token) == 401
 
 
 def test_creating_an_existing_key_says_how_to_rotate_or_replaces_it(

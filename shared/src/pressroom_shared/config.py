@@ -145,6 +145,11 @@ class Settings:
     auth_failure_limit: str = option(
         "30/minute", "Unknown or revoked tokens one client address may send; then 429 for a while."
     )
+    token_cache_seconds: float = option(
+        5.0,
+        "An intake process remembers a token it verified this long: a revoked, rotated or "
+        "re-scoped token keeps its old rights on /v1 for at most this long. 0: look up every call.",
+    )
     log_level: str = option("INFO", "Log level for every process.")
     log_json: bool = option(True, "JSON log lines (false: human-readable console lines).")
     allow_example_secrets: bool = option(

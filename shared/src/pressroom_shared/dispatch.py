@@ -22,31 +22,41 @@ STAMP_HEADER = "pressroom_stamp"
 
 
 def send_steps(app: Celery, refs: Iterable[StepRef], *, countdown: float | None = None) -> int:
-    """Publish one message per step, in order; returns how many went out.
+    """Publish one message per step, in order, in one Redis round trip; returns how many went
+    out (all or none).
+
+    The messages are kombu's own (`send_task` through a producer), buffered by kombu's publish
+    batch and written by one pipeline when the batch closes: each message, and the task-sent
+    event Flower reads, cost a round trip and a new Redis client object each before.
 
     A failure is logged, not raised: the step is in the database and the sweeper re-drives it.
-    After the first failure the rest are not tried: against a stalled Redis each attempt costs
-    a socket timeout, and a request (or a worker) must not spend one per step.
+    Against a stalled Redis the request (or worker) waits for one socket timeout, not one per
+    step. A pipeline that fails half-way may have written some messages; they count as not
+    sent, and a message sent twice is harmless (a step is claimed once).
     """
     pending = list(refs)
-    for sent, ref in enumerate(pending):
-        try:
-            app.send_task(
-                TASK_BY_STAGE[ref.stage],
-                kwargs={"step_id": ref.id},
-                queue=ref.queue,
-                countdown=countdown,
-                headers={STAMP_HEADER: ref.stamp.isoformat()} if ref.stamp else None,
-            )
-        except Exception as exc:  # kombu raises many kinds; all mean "not sent now"
-            log.warning(
-                "step.send_failed",
-                step_id=ref.id,
-                stage=str(ref.stage),
-                error=str(exc),
-                left_for_the_sweeper=len(pending) - sent,
-            )
-            return sent
+    if not pending:
+        return 0
+    try:
+        with app.producer_or_acquire() as producer, producer.batch():
+            for ref in pending:
+                app.send_task(
+                    TASK_BY_STAGE[ref.stage],
+                    kwargs={"step_id": ref.id},
+                    queue=ref.queue,
+                    countdown=countdown,
+                    headers={STAMP_HEADER: ref.stamp.isoformat()} if ref.stamp else None,
+                    producer=producer,
+                )
+    except Exception as exc:  # kombu and redis-py raise many kinds; all mean "not sent now"
+        log.warning(
+            "step.send_failed",
+            step_ids=[ref.id for ref in pending],
+            stages=sorted({str(ref.stage) for ref in pending}),
+            error=str(exc),
+            left_for_the_sweeper=len(pending),
+        )
+        return 0
     return len(pending)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
+from pressroom_intake.auth import install_token_cache
 from pressroom_intake.console import install_console
 from pressroom_intake.context import IntakeContext
 from pressroom_intake.observe import install_observability
@@ -56,6 +57,7 @@ def create_app(settings: Settings) -> Flask:
             "security": [{"bearer": []}],
         },
     )
+    install_token_cache(app, settings.token_cache_seconds)
     limiter = install_limiter(app, settings)
     api_limit = limiter.shared_limit(settings.rate_limit, scope=API_SCOPE)
     for blueprint in (articles.blp, deliveries.blp, search.blp):
