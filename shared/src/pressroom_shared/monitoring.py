@@ -8,6 +8,7 @@ worker keeps in Redis, and Celery's inspect for the tasks in their hands).
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections import defaultdict
@@ -20,7 +21,7 @@ from typing import Any, cast
 import redis
 import structlog
 from celery import Celery
-from sqlalchemy import func, select
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from pressroom_shared.contracts import Lane, Stage, all_queues, queue_name
@@ -688,10 +689,16 @@ def recent_articles(session: Session, limit: int = 25) -> list[ArticleRow]:
 def request_id_of(session: Session, step: Step) -> str | None:
     """The X-Request-ID of the submission that made the step's version."""
     return session.scalar(
-        select(ArticleVersion.request_id).where(
-            ArticleVersion.article_id == step.article_id,
-            ArticleVersion.version == step.version,
-        )
+        _request_id_statement(), {"rid_article_id": step.article_id, "rid_version": step.version}
+    )
+
+
+@functools.cache
+def _request_id_statement() -> Select[str | None]:
+    # Built once: every step a worker claims asks (see steps._end_statement on why).
+    return select(ArticleVersion.request_id).where(
+        ArticleVersion.article_id == bindparam("rid_article_id"),
+        ArticleVersion.version == bindparam("rid_version"),
     )
 
 

@@ -32,10 +32,12 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
+    Select,
+    Table,
     and_,
     bindparam,
     delete,
@@ -47,7 +49,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.orm import Session, aliased
-from sqlalchemy.sql.dml import ReturningUpdate
+from sqlalchemy.sql.dml import Insert, ReturningUpdate, Update
 
 from pressroom_shared.config import Settings, parse_schedule
 from pressroom_shared.contracts import Lane, Stage, queue_name
@@ -415,20 +417,31 @@ def _runnable(now: datetime | ColumnElement[datetime]) -> ColumnElement[bool]:
 
 def successors(session: Session, step: Step, *, now: datetime, policy: StepPolicy) -> list[StepRef]:
     """After a delivery ends: newer versions' deliveries to that outlet, which waited for it."""
-    waiting = session.scalars(
-        select(Step).where(
-            Step.article_id == step.article_id,
-            Step.outlet == step.outlet,
-            Step.stage == Stage.DELIVER,
-            Step.version > step.version,
-            Step.state.in_(WAITING),
-            or_(Step.next_attempt_at.is_(None), Step.next_attempt_at <= now),
-            _render_done(),
-        )
+    rows = session.execute(
+        _successors_statement(),
+        {
+            "succ_article_id": step.article_id,
+            "succ_outlet": step.outlet,
+            "succ_version": step.version,
+            "succ_now": now,
+        },
     ).all()
-    for waiting_step in waiting:
-        policy.sent(waiting_step, now)
-    return [StepRef.of(waiting_step) for waiting_step in waiting]
+    _mark_sent(session, [row.id for row in rows], now=now, policy=policy)
+    return [StepRef(row.id, Stage(row.stage), Lane(row.lane), row.outlet, now) for row in rows]
+
+
+@functools.cache
+def _successors_statement() -> Select[str, str, str, str]:
+    now = bindparam("succ_now", type_=Step.updated_at.type)
+    return select(Step.id, Step.stage, Step.lane, Step.outlet).where(
+        Step.article_id == bindparam("succ_article_id"),
+        Step.outlet == bindparam("succ_outlet"),
+        Step.stage == Stage.DELIVER,
+        Step.version > bindparam("succ_version"),
+        Step.state.in_(WAITING),
+        or_(Step.next_attempt_at.is_(None), Step.next_attempt_at <= now),
+        _render_done(),
+    )
 
 
 def recover_lost(
@@ -569,8 +582,14 @@ def claim(
         step = _take(session, step_id, now=now, lease=lease)
         if step is None:
             return None
-    session.add(
-        StepAttempt(step_id=step.id, number=step.attempts, started_at=now, worker=worker or None)
+    session.execute(
+        _open_attempt_statement(),
+        {
+            "open_step_id": step.id,
+            "open_number": step.attempts,
+            "open_started_at": now,
+            "open_worker": worker or None,
+        },
     )
     return step
 
@@ -630,15 +649,20 @@ def may_send(session: Session, step: Step, *, now: datetime, policy: StepPolicy)
     ):
         return False
     return bool(
-        session.scalar(
-            select(func.count())
-            .select_from(Step)
-            .where(
-                Step.id == step.id,
-                Step.state == StepState.IN_PROGRESS,
-                Step.attempts == step.attempts,
-                ~_newer_delivery_exists(),
-            )
+        session.scalar(_may_send_statement(), {"send_id": step.id, "send_attempts": step.attempts})
+    )
+
+
+@functools.cache
+def _may_send_statement() -> Select[int]:
+    return (
+        select(func.count())
+        .select_from(Step)
+        .where(
+            Step.id == bindparam("send_id"),
+            Step.state == StepState.IN_PROGRESS,
+            Step.attempts == bindparam("send_attempts"),
+            ~_newer_delivery_exists(),
         )
     )
 
@@ -676,35 +700,6 @@ def confirm_send(session: Session, step: Step, *, now: datetime, policy: StepPol
     if owned:
         raise SendRefused("a newer version goes to this outlet", superseded=True)
     raise SendRefused("lease lost to another worker", superseded=False)
-
-
-def _finish_attempt(
-    session: Session, step: Step, *, now: datetime, outcome: str, error: str | None
-) -> bool:
-    """Close the attempt this worker owns; False when the lease was lost to another worker.
-
-    The attempt number is the fencing token: a late worker whose step was taken over (or
-    recovered as lost) finds another number, or another state, and changes nothing.
-    """
-    result = session.execute(
-        update(Step)
-        .where(
-            Step.id == step.id,
-            Step.state == StepState.IN_PROGRESS,
-            Step.attempts == step.attempts,
-        )
-        .values(updated_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        return False
-    session.execute(
-        update(StepAttempt)
-        .where(StepAttempt.step_id == step.id, StepAttempt.number == step.attempts)
-        .values(finished_at=now, outcome=outcome, error=error)
-        .execution_options(synchronize_session=False)
-    )
-    return True
 
 
 def complete(session: Session, step: Step, *, now: datetime, receipt: dict[str, object]) -> bool:
@@ -745,18 +740,90 @@ def _end_attempt(
 ) -> bool:
     """Close this worker's attempt and move the step on; False when the lease was lost.
 
-    Whatever follows, the lease is given up and the sweeper has nothing to look at unless
-    `values` says when (a retry's `due_at`).
+    The attempt number is the fencing token: a late worker whose step was taken over (or
+    recovered as lost) finds another number, or another state, and changes nothing. Whatever
+    follows, the lease is given up and the sweeper has nothing to look at unless `values`
+    says when (a retry's `due_at`).
     """
-    if not _finish_attempt(session, step, now=now, outcome=outcome, error=error):
+    changes = {"lease_expires_at": None, "due_at": None, "updated_at": now, **values}
+    result = session.execute(
+        _end_statement(tuple(sorted(changes))),
+        {
+            "end_id": step.id,
+            "end_attempts": step.attempts,
+            **{f"end_{name}": value for name, value in changes.items()},
+        },
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
         return False
     session.execute(
-        update(Step)
-        .where(Step.id == step.id)
-        .values(**{"lease_expires_at": None, "due_at": None, **values})
-        .execution_options(synchronize_session=False)
+        _close_attempt_statement(),
+        {
+            "close_step_id": step.id,
+            "close_number": step.attempts,
+            "close_finished_at": now,
+            "close_outcome": outcome,
+            "close_error": error,
+        },
     )
     return True
+
+
+# The hot path's statements are built once (functools.cache) and bound per call, on the tables
+# rather than through the ORM: SQLAlchemy caches compiled SQL, but building each expression
+# and its cache key, and the ORM's bulk-update machinery, cost more CPU per step than SQLite
+# took to run them (py-spy of a drained backlog, bench/README.md).
+_STEPS = cast(Table, Step.__table__)
+_ATTEMPTS = cast(Table, StepAttempt.__table__)
+
+
+@functools.cache
+def _end_statement(columns: tuple[str, ...]) -> Update:
+    return (
+        update(_STEPS)
+        .where(
+            _STEPS.c.id == bindparam("end_id"),
+            _STEPS.c.state == StepState.IN_PROGRESS,
+            _STEPS.c.attempts == bindparam("end_attempts"),
+        )
+        .values({name: bindparam(f"end_{name}", type_=_STEPS.c[name].type) for name in columns})
+    )
+
+
+@functools.cache
+def _close_attempt_statement() -> Update:
+    return (
+        update(_ATTEMPTS)
+        .where(
+            _ATTEMPTS.c.step_id == bindparam("close_step_id"),
+            _ATTEMPTS.c.number == bindparam("close_number"),
+        )
+        .values(
+            finished_at=bindparam("close_finished_at", type_=_ATTEMPTS.c.finished_at.type),
+            outcome=bindparam("close_outcome"),
+            error=bindparam("close_error"),
+        )
+    )
+
+
+@functools.cache
+def _open_attempt_statement() -> Insert:
+    return insert(_ATTEMPTS).values(
+        step_id=bindparam("open_step_id"),
+        number=bindparam("open_number"),
+        started_at=bindparam("open_started_at", type_=_ATTEMPTS.c.started_at.type),
+        worker=bindparam("open_worker"),
+    )
+
+
+def _mark_sent(session: Session, ids: list[str], *, now: datetime, policy: StepPolicy) -> None:
+    """`policy.sent` for rows read as plain tuples."""
+    if ids:
+        session.execute(
+            update(_STEPS)
+            .where(_STEPS.c.id.in_(ids))
+            .values(enqueued_at=now, due_at=policy.redrive_at(now))
+        )
 
 
 def defer(
@@ -887,18 +954,28 @@ def release_followers(
     session: Session, render_step: Step, *, now: datetime, policy: StepPolicy
 ) -> list[StepRef]:
     """After a render: the index and delivery steps of that version become sendable."""
-    followers = session.scalars(
-        select(Step).where(
-            Step.article_id == render_step.article_id,
-            Step.version == render_step.version,
-            Step.stage != Stage.RENDER,
-            Step.state == StepState.PENDING,
-            or_(Step.next_attempt_at.is_(None), Step.next_attempt_at <= now),
-        )
+    rows = session.execute(
+        _followers_statement(),
+        {
+            "follow_article_id": render_step.article_id,
+            "follow_version": render_step.version,
+            "follow_now": now,
+        },
     ).all()
-    for step in followers:
-        policy.sent(step, now)
-    return [StepRef.of(step) for step in followers]
+    _mark_sent(session, [row.id for row in rows], now=now, policy=policy)
+    return [StepRef(row.id, Stage(row.stage), Lane(row.lane), row.outlet, now) for row in rows]
+
+
+@functools.cache
+def _followers_statement() -> Select[str, str, str, str]:
+    now = bindparam("follow_now", type_=Step.updated_at.type)
+    return select(Step.id, Step.stage, Step.lane, Step.outlet).where(
+        Step.article_id == bindparam("follow_article_id"),
+        Step.version == bindparam("follow_version"),
+        Step.stage != Stage.RENDER,
+        Step.state == StepState.PENDING,
+        or_(Step.next_attempt_at.is_(None), Step.next_attempt_at <= now),
+    )
 
 
 def release_parked(

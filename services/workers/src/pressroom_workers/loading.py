@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+import functools
+
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session
 
 from pressroom_shared.article import Article, PubStatus
@@ -18,9 +20,7 @@ class MissingDataError(LookupError):
 
 def load_article(session: Session, article_id: str, version: int) -> Article:
     row = session.scalar(
-        select(ArticleVersion).where(
-            ArticleVersion.article_id == article_id, ArticleVersion.version == version
-        )
+        _version_statement(), {"load_article_id": article_id, "load_version": version}
     )
     if row is None:
         raise MissingDataError(f"article {article_id} has no version {version}")
@@ -39,8 +39,23 @@ def load_article(session: Session, article_id: str, version: int) -> Article:
 
 def load_renditions(session: Session, article_id: str, version: int) -> dict[str, Rendition]:
     rows = session.scalars(
-        select(RenditionRow).where(
-            RenditionRow.article_id == article_id, RenditionRow.version == version
-        )
+        _renditions_statement(), {"load_article_id": article_id, "load_version": version}
     ).all()
     return {r.name: Rendition(r.name, r.media_type, r.content) for r in rows}
+
+
+# Built once: each step loads its version (see pressroom_shared.steps._end_statement on why).
+@functools.cache
+def _version_statement() -> Select[ArticleVersion]:
+    return select(ArticleVersion).where(
+        ArticleVersion.article_id == bindparam("load_article_id"),
+        ArticleVersion.version == bindparam("load_version"),
+    )
+
+
+@functools.cache
+def _renditions_statement() -> Select[RenditionRow]:
+    return select(RenditionRow).where(
+        RenditionRow.article_id == bindparam("load_article_id"),
+        RenditionRow.version == bindparam("load_version"),
+    )

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import ColumnElement, Integer, Select, and_, bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from pressroom_shared import search
 from pressroom_shared.article import Article, Event, PubStatus
+from pressroom_shared.contracts import Stage
 from pressroom_shared.models import Article as ArticleRow
 from pressroom_shared.models import ArticleVersion, Step
 from pressroom_shared.models import Rendition as RenditionRow
@@ -120,15 +122,12 @@ def prepare_delivery(
     A rendition the render stage did not make (the outlet was configured after it ran) is
     rendered now, from the stored version, and not stored.
     """
-    newer = session.scalar(
-        select(Step.version).where(
-            Step.article_id == step.article_id,
-            Step.outlet == step.outlet,
-            Step.stage == step.stage,
-            Step.version > step.version,
-            Step.state == StepState.DONE,
-        )
-    )
+    done = {
+        "done_article_id": step.article_id,
+        "done_outlet": step.outlet,
+        "done_version": step.version,
+    }
+    newer = session.scalar(_newer_done_statement(), done)
     if newer is not None:
         raise Superseded(f"version {newer} already delivered")
     renditions = load_renditions(session, step.article_id, step.version)
@@ -139,18 +138,7 @@ def prepare_delivery(
                 renditions[renderer.name] = renderer.render(article, context)
         if missing := outlet.requires - renditions.keys():
             raise PermanentError(f"no renderer for: {', '.join(sorted(missing))}")
-    previous = session.scalar(
-        select(Step.receipt)
-        .where(
-            Step.article_id == step.article_id,
-            Step.outlet == step.outlet,
-            Step.stage == step.stage,
-            Step.version < step.version,
-            Step.state == StepState.DONE,
-        )
-        .order_by(Step.version.desc())
-        .limit(1)
-    )
+    previous = session.scalar(_previous_receipt_statement(), done)
     return Delivery(
         id=f"dlv_{step.id.replace('-', '')}",
         event=Event(step.event),
@@ -158,4 +146,28 @@ def prepare_delivery(
         renditions=renditions,
         attempt=step.attempts,
         previous_receipt=previous or {},
+    )
+
+
+# Built once: every delivery asks both (see pressroom_shared.steps._end_statement on why).
+def _delivered(newer: bool) -> ColumnElement[bool]:
+    version = bindparam("done_version", type_=Integer())
+    return and_(
+        Step.article_id == bindparam("done_article_id"),
+        Step.outlet == bindparam("done_outlet"),
+        Step.stage == Stage.DELIVER,
+        Step.version > version if newer else Step.version < version,
+        Step.state == StepState.DONE,
+    )
+
+
+@functools.cache
+def _newer_done_statement() -> Select[int]:
+    return select(Step.version).where(_delivered(newer=True)).limit(1)
+
+
+@functools.cache
+def _previous_receipt_statement() -> Select[dict[str, object] | None]:
+    return (
+        select(Step.receipt).where(_delivered(newer=False)).order_by(Step.version.desc()).limit(1)
     )
