@@ -595,31 +595,32 @@ def claim(
 
 
 def _take(session: Session, step_id: str, *, now: datetime, lease: datetime) -> Step | None:
-    return session.execute(
+    row = session.execute(
         _claim_statement(),
         {"claim_id": step_id, "claim_now": now, "claim_lease": lease},
-    ).scalar_one_or_none()
+    ).one_or_none()
+    # A plain Step built from the returned row (not loaded into the session): the ORM's
+    # RETURNING path cost more than the UPDATE itself, and the claimed step is only read.
+    return None if row is None else Step(**row._asdict())
 
 
 @functools.cache
-def _claim_statement() -> ReturningUpdate[Step]:
+def _claim_statement() -> ReturningUpdate[Any]:
     """Built once: SQLAlchemy caches the compiled SQL, but building the expression (the
     runnable test's subqueries) cost more Python time per claim than running it."""
     now = bindparam("claim_now", type_=Step.updated_at.type)
     lease = bindparam("claim_lease", type_=Step.lease_expires_at.type)
     return (
-        update(Step)
-        .where(Step.id == bindparam("claim_id"), _runnable(now), ~_newer_delivery_exists())
+        update(_STEPS)
+        .where(_STEPS.c.id == bindparam("claim_id"), _runnable(now), ~_newer_delivery_exists())
         .values(
             state=StepState.IN_PROGRESS,
-            attempts=Step.attempts + 1,
+            attempts=_STEPS.c.attempts + 1,
             lease_expires_at=lease,
             due_at=lease,
             updated_at=now,
         )
-        .returning(Step)
-        # The step may be in the session already (loaded before the claim): refresh it.
-        .execution_options(synchronize_session=False, populate_existing=True)
+        .returning(*_STEPS.c)
     )
 
 
