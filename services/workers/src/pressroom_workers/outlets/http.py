@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -45,6 +46,16 @@ def tls_context(ca_file: str | None = None) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=ca_file)
 
 
+_loops = threading.local()
+
+
+def _thread_loop() -> asyncio.AbstractEventLoop:
+    loop: asyncio.AbstractEventLoop | None = getattr(_loops, "loop", None)
+    if loop is None or loop.is_closed():
+        loop = _loops.loop = asyncio.new_event_loop()
+    return loop
+
+
 def request_with_deadline(
     method: str,
     url: str,
@@ -61,11 +72,12 @@ def request_with_deadline(
     httpx's timeouts bound each phase (connect, each read, each write), so a remote that drips
     one byte a second never trips them; asyncio's timeout cancels the whole exchange at the
     deadline instead, closing the connection. Runs its own event loop, so it is callable from
-    any worker thread or process. Raises TransientError on a timeout or a network error
+    any worker thread or process (one loop per thread, kept: making one per request cost
+    more CPU than the request). Raises TransientError on a timeout or a network error
     (NotSentError when no connection was made). Reads at most `max_body` bytes of the answer.
     """
     try:
-        return asyncio.run(
+        return _thread_loop().run_until_complete(
             _request(method, url, content, headers, deadline, phase_timeout, verify, max_body)
         )
     except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
