@@ -70,8 +70,9 @@ def make_celery(
         task_publish_retry_policy={"max_retries": 0},
         task_serializer="json",
         accept_content=["json"],
-        worker_send_task_events=True,
-        task_send_sent_event=True,
+        # Flower's task view; the console and /metrics need none of them (see the setting).
+        worker_send_task_events=settings.task_events,
+        task_send_sent_event=settings.task_events,
         worker_hijack_root_logger=False,
         beat_schedule={
             "sweep": {

@@ -116,6 +116,11 @@ class Settings:
         "Deliveries to one outlet a delivery worker has in flight at once; more wait, parked, "
         "so a slow partner holds at most this many threads and the others keep theirs.",
     )
+    task_events: bool = option(
+        False,
+        "Send Celery task events (sent, received, started, succeeded) for Flower: four Redis "
+        "publishes more per step. docker-compose turns it on beside its Flower.",
+    )
     worker_queue_order: str = option(
         "priority",
         "How a worker polls its queues: `priority` (in the listed order, urgent lanes first) or "
