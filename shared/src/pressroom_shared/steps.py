@@ -417,7 +417,8 @@ def _runnable(now: datetime | ColumnElement[datetime]) -> ColumnElement[bool]:
 
 def successors(session: Session, step: Step, *, now: datetime, policy: StepPolicy) -> list[StepRef]:
     """After a delivery ends: newer versions' deliveries to that outlet, which waited for it."""
-    rows = session.execute(
+    return _send_rows(
+        session,
         _successors_statement(),
         {
             "succ_article_id": step.article_id,
@@ -425,9 +426,9 @@ def successors(session: Session, step: Step, *, now: datetime, policy: StepPolic
             "succ_version": step.version,
             "succ_now": now,
         },
-    ).all()
-    _mark_sent(session, [row.id for row in rows], now=now, policy=policy)
-    return [StepRef(row.id, Stage(row.stage), Lane(row.lane), row.outlet, now) for row in rows]
+        now=now,
+        policy=policy,
+    )
 
 
 @functools.cache
@@ -817,14 +818,24 @@ def _open_attempt_statement() -> Insert:
     )
 
 
-def _mark_sent(session: Session, ids: list[str], *, now: datetime, policy: StepPolicy) -> None:
-    """`policy.sent` for rows read as plain tuples."""
-    if ids:
+def _send_rows(
+    session: Session,
+    query: Select[str, str, str, str],
+    params: dict[str, object],
+    *,
+    now: datetime,
+    policy: StepPolicy,
+) -> list[StepRef]:
+    """The steps `query` finds (id, stage, lane, outlet), recorded as sent now (`policy.sent`
+    for plain rows): the caller sends their messages after the commit."""
+    rows = session.execute(query, params).all()
+    if rows:
         session.execute(
             update(_STEPS)
-            .where(_STEPS.c.id.in_(ids))
+            .where(_STEPS.c.id.in_([row.id for row in rows]))
             .values(enqueued_at=now, due_at=policy.redrive_at(now))
         )
+    return [StepRef(row.id, Stage(row.stage), Lane(row.lane), row.outlet, now) for row in rows]
 
 
 def defer(
@@ -955,16 +966,17 @@ def release_followers(
     session: Session, render_step: Step, *, now: datetime, policy: StepPolicy
 ) -> list[StepRef]:
     """After a render: the index and delivery steps of that version become sendable."""
-    rows = session.execute(
+    return _send_rows(
+        session,
         _followers_statement(),
         {
             "follow_article_id": render_step.article_id,
             "follow_version": render_step.version,
             "follow_now": now,
         },
-    ).all()
-    _mark_sent(session, [row.id for row in rows], now=now, policy=policy)
-    return [StepRef(row.id, Stage(row.stage), Lane(row.lane), row.outlet, now) for row in rows]
+        now=now,
+        policy=policy,
+    )
 
 
 @functools.cache

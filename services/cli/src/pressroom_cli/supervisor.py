@@ -71,35 +71,18 @@ def programs(
     names = [outlet.name for outlet in outlets]
     urgent = [queue_name(Stage.DELIVER, Lane.URGENT, name) for name in names]
     routine = [queue_name(Stage.DELIVER, Lane.NORMAL, name) for name in names]
+
+    def delivery_worker(name: str, queues: list[str], threads: int) -> Program:
+        return Program(
+            f"worker-{name}",
+            [*worker, "--concurrency", str(threads), "-n", f"{name}@%h", "-Q", ",".join(queues)],
+            env={"PRESSROOM_WORKER_QUEUE_ORDER": "round_robin"},
+            nice=WORKER_NICENESS,
+        )
+
     delivery_workers = [
-        Program(
-            "worker-deliver",
-            [
-                *worker,
-                "--concurrency",
-                str(settings.delivery_concurrency),
-                "-n",
-                "deliver@%h",
-                "-Q",
-                ",".join(routine),
-            ],
-            env={"PRESSROOM_WORKER_QUEUE_ORDER": "round_robin"},
-            nice=WORKER_NICENESS,
-        ),
-        Program(
-            "worker-deliver-urgent",
-            [
-                *worker,
-                "--concurrency",
-                str(max(2, settings.delivery_concurrency // 4)),
-                "-n",
-                "deliver-urgent@%h",
-                "-Q",
-                ",".join(urgent),
-            ],
-            env={"PRESSROOM_WORKER_QUEUE_ORDER": "round_robin"},
-            nice=WORKER_NICENESS,
-        ),
+        delivery_worker("deliver", routine, settings.delivery_concurrency),
+        delivery_worker("deliver-urgent", urgent, max(2, settings.delivery_concurrency // 4)),
     ]
     return [
         Program(
