@@ -268,7 +268,7 @@ def plan_version(
         }
     for each in rows:
         each["created_at"] = each["updated_at"] = now
-    session.execute(insert(Step.metadata.tables[Step.__tablename__]), rows)
+    session.execute(insert(_STEPS), rows)
     return [StepRef(render["id"], Stage.RENDER, lane, "", now)]
 
 
@@ -829,13 +829,18 @@ def _send_rows(
     """The steps `query` finds (id, stage, lane, outlet), recorded as sent now (`policy.sent`
     for plain rows): the caller sends their messages after the commit."""
     rows = session.execute(query, params).all()
-    if rows:
+    _mark_sent(session, [row.id for row in rows], now=now, policy=policy)
+    return [StepRef(row.id, Stage(row.stage), Lane(row.lane), row.outlet, now) for row in rows]
+
+
+def _mark_sent(session: Session, ids: list[str], *, now: datetime, policy: StepPolicy) -> None:
+    """`policy.sent` for steps known by id only, in one UPDATE."""
+    if ids:
         session.execute(
             update(_STEPS)
-            .where(_STEPS.c.id.in_([row.id for row in rows]))
+            .where(_STEPS.c.id.in_(ids))
             .values(enqueued_at=now, due_at=policy.redrive_at(now))
         )
-    return [StepRef(row.id, Stage(row.stage), Lane(row.lane), row.outlet, now) for row in rows]
 
 
 def defer(
@@ -1123,13 +1128,7 @@ def take_due(
         _set_due(session, ids, now + timedelta(seconds=policy.redrive_after * 2**doublings))
     for when, ids in not_yet.items():
         _set_due(session, ids, when)
-    if send:
-        session.execute(
-            update(Step)
-            .where(Step.id.in_([r.id for r in send]))
-            .values(enqueued_at=now, due_at=now + timedelta(seconds=policy.redrive_after))
-            .execution_options(synchronize_session=False)
-        )
+    _mark_sent(session, [r.id for r in send], now=now, policy=policy)
     refs = [StepRef(r.id, Stage(r.stage), Lane(r.lane), r.outlet, now) for r in send]
     refs.sort(key=lambda r: r.lane != Lane.URGENT)
     return refs

@@ -143,11 +143,16 @@ def _after_delivery(
     it, and (unless it only parked) one delivery parked for a free slot at the outlet."""
     waiting = successors(session, step, now=utcnow(), policy=ctx.policy)
     if not parked and ctx.gates.may_have_parked(step.outlet):
-        released = release_parked(session, step.outlet, now=utcnow(), policy=ctx.policy)
-        if not released:
-            ctx.gates.none_parked(step.outlet)
-        waiting += released
+        waiting += _next_parked(ctx, session, step.outlet)
     return waiting
+
+
+def _next_parked(ctx: WorkerContext, session: Session, outlet: str) -> list[StepRef]:
+    """The oldest delivery parked for a slot at `outlet`, made sendable (none: none waits)."""
+    released = release_parked(session, outlet, now=utcnow(), policy=ctx.policy)
+    if not released:
+        ctx.gates.none_parked(outlet)
+    return released
 
 
 def _attempt(ctx: WorkerContext, app: Celery, step: Step) -> Outcome:
@@ -291,9 +296,7 @@ def _park(ctx: WorkerContext, app: Celery, step: Step) -> Outcome:
 
 def _release_parked(ctx: WorkerContext, app: Celery, outlet: str) -> None:
     with transaction(ctx.sessions) as session:
-        released = release_parked(session, outlet, now=utcnow(), policy=ctx.policy)
-    if not released:
-        ctx.gates.none_parked(outlet)
+        released = _next_parked(ctx, session, outlet)
     send_steps(app, released)
 
 

@@ -71,18 +71,19 @@ class IndexEntry:
 
 def prepare_index(session: Session, step: Step) -> IndexEntry:
     article = load_article(session, step.article_id, step.version)
-    head = session.get(ArticleRow, step.article_id)
-    # A kill wins over a late index of an earlier version: the index keeps no tombstone.
-    if article.pubstatus is not PubStatus.USABLE or (
-        head is not None and head.pubstatus == PubStatus.CANCELED
-    ):
+    if article.pubstatus is not PubStatus.USABLE:
         return IndexEntry(article, None)
     return IndexEntry(article, search.Terms.of(article.content.headline, article.content.body_text))
 
 
 def index(session: Session, entry: IndexEntry) -> Receipt:
+    """Write what `prepare_index` worked out, in the writing transaction."""
     article = entry.article
-    if entry.terms is None:
+    head = session.get(ArticleRow, article.id)
+    # A kill wins over a late index of an earlier version: the index keeps no tombstone. Read
+    # here, under the write, not when the terms were prepared: a kill committed in between
+    # must not be indexed back.
+    if entry.terms is None or (head is not None and head.pubstatus == PubStatus.CANCELED):
         search.remove_document(session, article.id)
         return Receipt(detail="removed from the index")
     content = article.content
