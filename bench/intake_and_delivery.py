@@ -30,12 +30,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
+from pressroom_env import PRESSROOM, create_token, pressroom_env
 
 from pressroom_cli.redis_server import EmbeddedRedis, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "tests" / "fixtures" / "seed-article.txt"
-PRESSROOM = str(Path(sys.executable).with_name("pressroom"))
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
 
@@ -115,14 +115,7 @@ def main() -> None:
         f'base_url = "http://127.0.0.1/site"\n\n'
         f'[outlets.partner]\ntype = "webhook"\nurl = "{receiver.url}"\nsecret = "{SECRET}"\n'
     )
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("PRESSROOM_")},
-        "PRESSROOM_VAR_DIR": str(work / "var"),
-        "PRESSROOM_OUTLETS_FILE": str(work / "outlets.toml"),
-        "PRESSROOM_LOG_LEVEL": "WARNING",
-        "PRESSROOM_ALLOW_EXAMPLE_SECRETS": "true",
-        "PRESSROOM_RATE_LIMIT": "1000000/minute",
-    }
+    env = pressroom_env(work)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     with EmbeddedRedis(work / "redis") as redis:
@@ -163,13 +156,7 @@ def measure(
                     break
             except httpx.HTTPError:
                 time.sleep(0.1)
-        token = subprocess.run(
-            [PRESSROOM, "keys", "create", "bench", "--scopes", "submit,read"],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
+        token = create_token(env)
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "text/plain; charset=utf-8"}
         return run(base, headers, sample, receiver, args)
     finally:

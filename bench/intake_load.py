@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from pressroom_env import PRESSROOM, create_token, pressroom_env
 
 from pressroom_cli.redis_server import EmbeddedRedis, free_port
 
@@ -152,24 +153,9 @@ def main() -> None:
     sample = SAMPLE.read_bytes()
     results: dict[str, list[dict[str, Any]]] = {"echo": [], "pressroom": []}
     with EmbeddedRedis(work / "redis") as redis:
-        env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith("PRESSROOM_")},
-            "PRESSROOM_VAR_DIR": str(work / "var"),
-            "PRESSROOM_OUTLETS_FILE": str(work / "outlets.toml"),
-            "PRESSROOM_REDIS_URL": redis.url,
-            "PRESSROOM_LOG_LEVEL": "WARNING",
-            "PRESSROOM_ALLOW_EXAMPLE_SECRETS": "true",
-            "PRESSROOM_RATE_LIMIT": "1000000/minute",
-        }
-        pressroom = str(Path(sys.executable).with_name("pressroom"))
-        subprocess.run([pressroom, "migrate"], env=env, check=True, capture_output=True)
-        token = subprocess.run(
-            [pressroom, "keys", "create", "bench", "--scopes", "submit,read"],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
+        env = pressroom_env(work, redis_url=redis.url)
+        subprocess.run([PRESSROOM, "migrate"], env=env, check=True, capture_output=True)
+        token = create_token(env)
         servers = {
             "echo": (
                 ["--workers", "2", "echo_app:app"],

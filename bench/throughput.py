@@ -56,6 +56,7 @@ from typing import Any
 
 import httpx
 import psutil
+from pressroom_env import PRESSROOM, clean_env, create_token, pressroom_env
 
 from pressroom_cli.redis_server import EmbeddedRedis, free_port
 
@@ -63,7 +64,6 @@ ROOT = Path(__file__).resolve().parents[1]
 BARE = ROOT / "bench" / "bare_stack"
 RESULTS = ROOT / "bench" / "results"
 SEED = ROOT / "tests" / "fixtures" / "seed-article.txt"
-PRESSROOM = str(Path(sys.executable).with_name("pressroom"))
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 # CLOCK_MONOTONIC: the same clock in the client processes, the receivers and this one.
 clock = time.monotonic
@@ -416,10 +416,6 @@ class Stack:
             return 0
 
 
-def _clean_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith(("PRESSROOM_", "BARE_"))}
-
-
 def _wait_healthy(base: str, processes: list[subprocess.Popen[bytes]], log: Path) -> None:
     deadline = clock() + 120
     while clock() < deadline:
@@ -470,15 +466,7 @@ def pressroom_stack(
     (work / "outlets.toml").write_text(outlets)
     with contextlib.ExitStack() as cleanup:
         redis = cleanup.enter_context(EmbeddedRedis(work / "redis"))
-        env = {
-            **_clean_env(),
-            "PRESSROOM_VAR_DIR": str(work / "var"),
-            "PRESSROOM_OUTLETS_FILE": str(work / "outlets.toml"),
-            "PRESSROOM_REDIS_URL": redis.url,
-            "PRESSROOM_LOG_LEVEL": "WARNING",
-            "PRESSROOM_ALLOW_EXAMPLE_SECRETS": "true",
-            "PRESSROOM_RATE_LIMIT": "100000000/minute",
-        }
+        env = pressroom_env(work, redis_url=redis.url)
         if database_url:
             env["PRESSROOM_DATABASE_URL"] = cleanup.enter_context(throwaway_database(database_url))
         port = free_port()
@@ -494,13 +482,7 @@ def pressroom_stack(
         )
         cleanup.callback(stop_tree, runner, signal.SIGINT)
         _wait_healthy(base, [runner], log_path)
-        token = subprocess.run(
-            [PRESSROOM, "keys", "create", "bench", "--scopes", "submit,read"],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
+        token = create_token(env)
         folder = work / "site" / "articles"
         yield Stack(
             name="pressroom",
@@ -524,7 +506,7 @@ def bare_stack(work: Path, partners: list[Hook]) -> Iterator[Stack]:
     with contextlib.ExitStack() as cleanup:
         redis = cleanup.enter_context(EmbeddedRedis(work / "redis"))
         env = {
-            **_clean_env(),
+            **clean_env(),
             "BARE_REDIS_URL": redis.url,
             "BARE_SITE_DIR": str(site),
             "BARE_WEBHOOK_URL": partners[0].url,
