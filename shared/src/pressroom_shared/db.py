@@ -67,9 +67,9 @@ def _begin_immediate(dbapi_connection: sqlite3.Connection) -> None:
 
     SQLite's own busy handler sleeps 1, 2, 5, 10 ... up to 100 ms between tries: with several
     processes writing short transactions, the lock then often sits free while every waiter
-    sleeps, and a writer's wait reaches 100 ms at p99 under load (a 5-process test of short
-    transactions: p99 wait 64-99 ms with SQLite's handler, 30-35 ms polling). The handler stays
-    on for everything else (a commit meeting a checkpoint), only this wait is ours.
+    sleeps (py-spy showed the workers spending most of a drained backlog in that wait). The
+    handler stays on for everything else (a commit meeting a checkpoint), only this wait is
+    ours.
     """
     deadline = time.monotonic() + SQLITE_LOCK_WAIT_SECONDS
     delay = SQLITE_LOCK_POLL_MIN
