@@ -4,9 +4,11 @@ miss the last change, the sitemap splits into an index of pages, an old manifest
 
 from __future__ import annotations
 
+import fcntl
 import json
 import math
 import os
+import sqlite3
 import threading
 import time
 from datetime import timedelta
@@ -22,6 +24,7 @@ from pressroom_shared.plugins import Flushable, PermanentError
 from pressroom_workers.outlets.static_site import (
     MANIFEST,
     MIGRATED_SUFFIX,
+    OPEN_LOCK,
     STATE_FILE,
 )
 from pressroom_workers.renderers.feed_entry import FeedEntryRenderer
@@ -186,6 +189,39 @@ def test_rebuilds_stay_bounded_with_many_writers(tmp_path: Path) -> None:
     waited = time.monotonic() - started
     rebuilds = sum(o.rebuilds for o in outlets)
     assert rebuilds <= math.ceil(waited / interval) + 1, (rebuilds, waited)
+
+
+def test_a_process_opening_a_new_site_waits_for_the_one_creating_it(tmp_path: Path) -> None:
+    # Another worker's first delivery is creating the state: it holds the open lock and is
+    # writing the new file. SQLite would answer this one "database is locked" at once, without
+    # waiting, so it must wait its turn (in CI, one run of four racing first deliveries failed).
+    site = tmp_path / "site"
+    site.mkdir()
+    outlet = make_outlet(site)
+    errors: list[BaseException] = []
+
+    def first_delivery() -> None:
+        try:
+            outlet.deliver(delivery(story(1)))
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+
+    with open(site / OPEN_LOCK, "a+b") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        creator = sqlite3.connect(site / STATE_FILE, isolation_level=None)
+        creator.execute("BEGIN IMMEDIATE")
+        creator.execute("CREATE TABLE being_created (x)")
+        waiting = threading.Thread(target=first_delivery)
+        waiting.start()
+        waiting.join(0.5)
+        assert not errors
+        assert waiting.is_alive(), "the delivery should be waiting for the creator"
+        creator.execute("ROLLBACK")
+        creator.close()
+        fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+    waiting.join(10)
+    assert not errors
+    assert outlet.article_ids() == {story(1).id}
 
 
 def test_the_maintenance_flush_finishes_what_a_dead_process_left(tmp_path: Path) -> None:

@@ -71,6 +71,8 @@ log = structlog.get_logger(__name__)
 
 STATE_FILE = ".state.sqlite"
 REBUILD_LOCK = ".rebuild.lock"
+# Held while a process creates or upgrades the state (see _open).
+OPEN_LOCK = ".open.lock"
 # The state this outlet kept before; imported once, then renamed aside (MIGRATED_SUFFIX).
 MANIFEST = "manifest.json"
 MANIFEST_LOCK = ".manifest.lock"
@@ -460,7 +462,7 @@ class StaticSiteOutlet:
     def rebuild(self) -> None:
         """Rebuild the derived files now, waiting for a rebuild under way to finish."""
         self._open()
-        with self._rebuild_lock(wait=True):
+        with self._file_lock(REBUILD_LOCK, wait=True):
             self._rebuild()
 
     def _derived_files_are_stale(self, *, only_if_dirty: bool = False) -> None:
@@ -480,7 +482,7 @@ class StaticSiteOutlet:
     def _try_rebuild(self) -> bool:
         """True when the derived files are current (a rebuild by this call or none needed);
         False when another rebuild is under way or one happened within the interval."""
-        with self._rebuild_lock(wait=False) as locked:
+        with self._file_lock(REBUILD_LOCK, wait=False) as locked:
             if not locked:
                 return False
             with self._connection() as db:
@@ -756,14 +758,14 @@ class StaticSiteOutlet:
         db.execute("COMMIT")
 
     @contextlib.contextmanager
-    def _rebuild_lock(self, *, wait: bool) -> Iterator[bool]:
+    def _file_lock(self, name: str, *, wait: bool) -> Iterator[bool]:
         # flock locks belong to the open file description, so threads of one process that
         # each open the file exclude one another just as separate processes do.
-        with open(self.root / REBUILD_LOCK, "a+b") as handle:
+        with open(self.root / name, "a+b") as handle:
             locked = _flock(handle.fileno(), LOCK_TIMEOUT_SECONDS if wait else 0.0)
             if wait and not locked:
                 raise TransientError(
-                    f"{self.root} rebuild stayed locked for {LOCK_TIMEOUT_SECONDS}s"
+                    f"{self.root / name} stayed locked for {LOCK_TIMEOUT_SECONDS}s"
                 )
             try:
                 yield locked
@@ -777,7 +779,11 @@ class StaticSiteOutlet:
             if self._opened:
                 return
             (self.root / "articles").mkdir(parents=True, exist_ok=True)
-            with self._connection() as db:
+            # One opener at a time, across processes: turning a new file into WAL reads its
+            # header and then writes it, and SQLite answers a second connection doing the same
+            # with "database is locked" at once, without waiting (its busy handler is not called
+            # while the connection already holds the read).
+            with self._file_lock(OPEN_LOCK, wait=True), self._connection() as db:
                 # Persistent in the file; readers (rebuilds) then never block the writer.
                 db.execute("PRAGMA journal_mode = WAL")
                 db.executescript(_SCHEMA)  # IF NOT EXISTS: every process may run it
