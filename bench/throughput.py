@@ -449,9 +449,14 @@ def throwaway_database(url: str) -> Iterator[str]:
 
 @contextlib.contextmanager
 def pressroom_stack(
-    work: Path, partners: list[Hook], site: bool, database_url: str | None
+    work: Path,
+    partners: list[Hook],
+    site: bool,
+    database_url: str | None,
+    settings: dict[str, str],
 ) -> Iterator[Stack]:
-    """`pressroom run` as an operator starts it, with its own Redis and a fresh database."""
+    """`pressroom run` as an operator starts it, with its own Redis, a fresh database and the
+    given settings (`--set`)."""
     work.mkdir(parents=True)
     outlets = ""
     if site:
@@ -466,7 +471,7 @@ def pressroom_stack(
     (work / "outlets.toml").write_text(outlets)
     with contextlib.ExitStack() as cleanup:
         redis = cleanup.enter_context(EmbeddedRedis(work / "redis"))
-        env = pressroom_env(work, redis_url=redis.url)
+        env = pressroom_env(work, redis_url=redis.url) | settings
         if database_url:
             env["PRESSROOM_DATABASE_URL"] = cleanup.enter_context(throwaway_database(database_url))
         port = free_port()
@@ -728,7 +733,8 @@ class Bench:
         if kind == "bare":
             manager = bare_stack(work, partners)
         else:
-            manager = pressroom_stack(work, partners, site, self.args.database_url)
+            settings = dict(item.split("=", 1) for item in self.args.set)
+            manager = pressroom_stack(work, partners, site, self.args.database_url, settings)
         with manager as stack:
             if scenario is None:
                 yield stack
@@ -788,6 +794,7 @@ class Bench:
             "machine": machine(),
             "database": "postgresql" if self.args.database_url else "sqlite",
             "quick": self.quick,
+            "settings": dict(item.split("=", 1) for item in self.args.set),
             **data,
         }
         path = RESULTS / f"throughput-{name}{self.suffix}.json"
@@ -1385,7 +1392,17 @@ def main() -> None:
         "throwaway database there",
     )
     parser.add_argument("--keep", action="store_true", help="keep the work folders (logs)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="PRESSROOM_NAME=VALUE",
+        help="a setting for pressroom's side (repeatable), to try it against the same baseline",
+    )
     args = parser.parse_args()
+    malformed = [item for item in args.set if not item.startswith("PRESSROOM_") or "=" not in item]
+    if malformed:
+        parser.error(f"--set takes PRESSROOM_NAME=VALUE: {', '.join(malformed)}")
     unknown = set(args.scenarios) - SCENARIOS.keys()
     if unknown:
         parser.error(f"unknown scenarios: {', '.join(sorted(unknown))}")
@@ -1401,7 +1418,7 @@ def main() -> None:
     print(
         f"pressroom throughput · {machine()} · "
         f"{'PostgreSQL' if args.database_url else 'SQLite'}{' · quick' if args.quick else ''}"
-        f" · work in {work}",
+        f"{''.join(f' · {item}' for item in args.set)} · work in {work}",
         flush=True,
     )
     began = clock()

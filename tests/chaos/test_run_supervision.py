@@ -43,9 +43,16 @@ def urn_id(event: dict[str, Any]) -> str:
 
 
 @pytest.mark.timeout(150)
+@pytest.mark.parametrize("delivery_processes", [1, 2])
 def test_a_delivery_worker_killed_mid_stream_is_restarted_and_every_article_arrives_once(
-    tmp_path: Path, redis_url: str, database_url: str, receiver: WebhookReceiver
+    tmp_path: Path,
+    redis_url: str,
+    database_url: str,
+    receiver: WebhookReceiver,
+    delivery_processes: int,
 ) -> None:
+    # With two, the killed worker's twin claims the same lanes throughout: the database, not
+    # the process, decides who sends what.
     settings: Settings = make_settings(
         tmp_path,
         redis_url=redis_url,
@@ -53,7 +60,12 @@ def test_a_delivery_worker_killed_mid_stream_is_restarted_and_every_article_arri
         outlets_file=write_outlets(tmp_path, receiver),
     )
     var_dir = settings.var_dir
-    env = {**clean_env(var_dir), **settings.to_env(), "PRESSROOM_LOG_LEVEL": "INFO"}
+    env = {
+        **clean_env(var_dir),
+        **settings.to_env(),
+        "PRESSROOM_LOG_LEVEL": "INFO",
+        "PRESSROOM_DELIVERY_PROCESSES": str(delivery_processes),
+    }
     # Each webhook takes a moment to answer, so the kill lands on deliveries in flight.
     receiver.script(*[Reply(200, delay=0.25)] * (ARTICLES * 2))
     port = free_port()

@@ -111,6 +111,13 @@ class Settings:
         "Threads of the one delivery worker that serves every outlet (and of its urgent twin, "
         "a quarter of it): outlets share a bounded pool instead of a process each.",
     )
+    delivery_processes: int = option(
+        1,
+        "Processes `pressroom run` starts for the routine delivery worker, each with "
+        "PRESSROOM_DELIVERY_CONCURRENCY threads: more use more cores (and write the database "
+        "from more processes). Each process holds up to PRESSROOM_OUTLET_CONCURRENCY "
+        "deliveries to one outlet.",
+    )
     outlet_concurrency: int = option(
         4,
         "Deliveries to one outlet a delivery worker has in flight at once; more wait, parked, "
@@ -227,9 +234,10 @@ class Settings:
             problems.append(
                 f"PRESSROOM_WORKER_QUEUE_ORDER must be one of {', '.join(QUEUE_ORDERS)}"
             )
-        if min(self.delivery_concurrency, self.outlet_concurrency) < 1:
+        if min(self.delivery_concurrency, self.delivery_processes, self.outlet_concurrency) < 1:
             problems.append(
-                "PRESSROOM_DELIVERY_CONCURRENCY and PRESSROOM_OUTLET_CONCURRENCY must be at least 1"
+                "PRESSROOM_DELIVERY_CONCURRENCY, PRESSROOM_DELIVERY_PROCESSES and "
+                "PRESSROOM_OUTLET_CONCURRENCY must be at least 1"
             )
         if problems:
             raise ConfigError("invalid settings: " + "; ".join(problems))

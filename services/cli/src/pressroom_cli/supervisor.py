@@ -46,8 +46,9 @@ WORKER_NICENESS = 5
 def programs(
     settings: Settings, outlets: list[OutletConfig], host: str, port: int
 ) -> list[Program]:
-    """Intake under gunicorn; one worker for render, index and maintenance; one delivery worker
-    for every outlet's routine lane and one for every urgent lane; and the scheduler.
+    """Intake under gunicorn; one worker for render, index and maintenance; a delivery worker
+    for every outlet's routine lane (PRESSROOM_DELIVERY_PROCESSES of them) and one for every
+    urgent lane; and the scheduler.
 
     A fixed number of processes whatever the number of outlets: the delivery workers' threads
     are shared, and a slow outlet holds at most PRESSROOM_OUTLET_CONCURRENCY of them (the
@@ -81,7 +82,12 @@ def programs(
         )
 
     delivery_workers = [
-        delivery_worker("deliver", routine, settings.delivery_concurrency),
+        *(
+            delivery_worker(
+                "deliver" if n == 1 else f"deliver-{n}", routine, settings.delivery_concurrency
+            )
+            for n in range(1, settings.delivery_processes + 1)
+        ),
         delivery_worker("deliver-urgent", urgent, max(2, settings.delivery_concurrency // 4)),
     ]
     return [
