@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from pressroom_shared.config import SECRET_PREFIX
+from pressroom_shared.config import SECRET_PREFIX, Settings
 from pressroom_shared.contracts import MAINTENANCE_QUEUE, all_queues
 from pressroom_shared.outlets_config import EXAMPLE_WEBHOOK_SECRET, parse_outlets
 
@@ -179,3 +179,9 @@ def test_webhook_outlets_take_their_secret_from_compose_s_environment() -> None:
         match = REQUIRED_VARIABLE.match(value)
         assert match, f"{variable} must be passed as ${{{variable}:?...}}"
         assert match["name"] == variable
+
+
+def test_compose_runs_as_many_routine_delivery_workers_as_pressroom_run() -> None:
+    worker = compose()["services"]["worker-deliver"]
+    assert "%h" in node_name(command(worker)), "replicas tell themselves apart by hostname"
+    assert worker["deploy"]["replicas"] == Settings().delivery_processes

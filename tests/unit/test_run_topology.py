@@ -27,12 +27,13 @@ def topology(tmp_path: Path, outlets: int, **environ: str) -> dict[str, Program]
     return {p.name: p for p in programs(settings, load_outlets(settings), "127.0.0.1", 8000)}
 
 
-def test_fifty_outlets_are_served_by_the_same_five_processes(tmp_path: Path) -> None:
+def test_fifty_outlets_are_served_by_the_same_six_processes(tmp_path: Path) -> None:
     run = topology(tmp_path, 50)
     assert sorted(run) == [
         "intake",
         "scheduler",
         "worker-deliver",
+        "worker-deliver-2",
         "worker-deliver-urgent",
         "worker-pipeline",
     ]
@@ -40,6 +41,15 @@ def test_fifty_outlets_are_served_by_the_same_five_processes(tmp_path: Path) -> 
     urgent = option(run["worker-deliver-urgent"], "-Q").split(",")
     assert len(routine) == len(urgent) == 50
     assert not set(routine) & set(urgent), "a routine backlog must never stand before urgent work"
+    assert option(run["worker-deliver-2"], "-Q") == option(run["worker-deliver"], "-Q")
+
+
+def test_one_delivery_process_when_asked(tmp_path: Path) -> None:
+    run = topology(tmp_path, 2, PRESSROOM_DELIVERY_PROCESSES="1")
+    assert [name for name in run if name.startswith("worker-deliver")] == [
+        "worker-deliver",
+        "worker-deliver-urgent",
+    ]
 
 
 def test_more_delivery_processes_share_the_routine_lanes(tmp_path: Path) -> None:

@@ -108,15 +108,15 @@ class Settings:
     )
     delivery_concurrency: int = option(
         16,
-        "Threads of the one delivery worker that serves every outlet (and of its urgent twin, "
-        "a quarter of it): outlets share a bounded pool instead of a process each.",
+        "Threads of each routine delivery process, which serves every outlet (and of the "
+        "urgent worker, a quarter of it): outlets share a bounded pool, not a process each.",
     )
     delivery_processes: int = option(
-        1,
+        2,
         "Processes `pressroom run` starts for the routine delivery worker, each with "
-        "PRESSROOM_DELIVERY_CONCURRENCY threads: more use more cores (and write the database "
-        "from more processes). Each process holds up to PRESSROOM_OUTLET_CONCURRENCY "
-        "deliveries to one outlet.",
+        "PRESSROOM_DELIVERY_CONCURRENCY threads: about one per core, since the GIL holds one "
+        "process to one core. Each holds up to PRESSROOM_OUTLET_CONCURRENCY deliveries to one "
+        "outlet.",
     )
     outlet_concurrency: int = option(
         4,
