@@ -48,6 +48,28 @@ def make_outlet(site: Path | str, **options: Any) -> StaticSiteOutlet:
     return StaticSiteOutlet(config, SETTINGS)
 
 
+def deliver_concurrently(
+    outlets: list[StaticSiteOutlet], articles: list[Article]
+) -> list[BaseException]:
+    """Each outlet delivers its share of the articles in a thread of its own, all at once;
+    what any of them raised."""
+    errors: list[BaseException] = []
+
+    def work(worker: int) -> None:
+        try:
+            for article in articles[worker :: len(outlets)]:
+                outlets[worker].deliver(delivery(article))
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(len(outlets))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return errors
+
+
 @pytest.fixture
 def outlet(site: Path) -> StaticSiteOutlet:
     return make_outlet(site)
@@ -405,21 +427,7 @@ def test_concurrent_deliveries_lose_nothing(outlet: StaticSiteOutlet, site: Path
         )
         for n in range(24)
     ]
-    errors: list[BaseException] = []
-
-    def work(worker: int) -> None:
-        try:
-            for article in articles[worker::4]:
-                outlets[worker].deliver(delivery(article))
-        except BaseException as exc:  # reported by the main thread
-            errors.append(exc)
-
-    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert not errors
+    assert not deliver_concurrently(outlets, articles)
     assert outlet.article_ids() == {a.id for a in articles}
     # A delivery that found another rebuild under way left the last ones to a timer.
     wait_until(

@@ -31,7 +31,13 @@ from pressroom_workers.renderers.feed_entry import FeedEntryRenderer
 from pressroom_workers.tasks.maintenance import flush_outlets
 from tests.support.articles import killed, make_english_article, next_version
 from tests.support.services import wait_until
-from tests.unit.test_static_site import BASE_URL, CONTEXT, delivery, make_outlet
+from tests.unit.test_static_site import (
+    BASE_URL,
+    CONTEXT,
+    deliver_concurrently,
+    delivery,
+    make_outlet,
+)
 
 NS = "{http://www.sitemaps.org/schemas/sitemap/0.9}"
 
@@ -164,22 +170,8 @@ def test_rebuilds_stay_bounded_with_many_writers(tmp_path: Path) -> None:
     interval = 0.3
     outlets = [make_outlet(site, rebuild_interval=interval) for _ in range(4)]
     articles = [story(n) for n in range(48)]
-    errors: list[BaseException] = []
     started = time.monotonic()
-
-    def work(worker: int) -> None:
-        try:
-            for article in articles[worker::4]:
-                outlets[worker].deliver(delivery(article))
-        except BaseException as exc:  # reported by the main thread
-            errors.append(exc)
-
-    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert not errors
+    assert not deliver_concurrently(outlets, articles)
     wait_until(lambda: len(sitemap_urls(site)) == 48, interval + 5, "the trailing rebuild")
     wait_until(
         lambda: (site / "index.html").read_text(encoding="utf-8").count("<li ") == 48,
