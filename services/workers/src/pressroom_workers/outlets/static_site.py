@@ -806,9 +806,7 @@ class StaticSiteOutlet:
             return None
         if _meta_int(db, "migrated") == 0:
             # Let a writer of the old kind finish the manifest it is writing.
-            with open(self.root / MANIFEST_LOCK, "a+b") as handle:
-                if not _flock(handle.fileno(), LOCK_TIMEOUT_SECONDS):
-                    raise TransientError(f"{path} stayed locked for {LOCK_TIMEOUT_SECONDS:.0f}s")
+            with self._file_lock(MANIFEST_LOCK, wait=True):
                 self._import(db, _read_manifest(path)["articles"])
             _set_meta(db, "migrated", 1)
             log.info("site.manifest_migrated", outlet=self.name, path=str(path))
