@@ -733,8 +733,9 @@ class Bench:
         if kind == "bare":
             manager = bare_stack(work, partners)
         else:
-            settings = dict(item.split("=", 1) for item in self.args.set)
-            manager = pressroom_stack(work, partners, site, self.args.database_url, settings)
+            manager = pressroom_stack(
+                work, partners, site, self.args.database_url, self.args.settings
+            )
         with manager as stack:
             if scenario is None:
                 yield stack
@@ -794,7 +795,7 @@ class Bench:
             "machine": machine(),
             "database": "postgresql" if self.args.database_url else "sqlite",
             "quick": self.quick,
-            "settings": dict(item.split("=", 1) for item in self.args.set),
+            "settings": self.args.settings,
             **data,
         }
         path = RESULTS / f"throughput-{name}{self.suffix}.json"
@@ -1403,6 +1404,7 @@ def main() -> None:
     malformed = [item for item in args.set if not item.startswith("PRESSROOM_") or "=" not in item]
     if malformed:
         parser.error(f"--set takes PRESSROOM_NAME=VALUE: {', '.join(malformed)}")
+    args.settings = dict(item.split("=", 1) for item in args.set)
     unknown = set(args.scenarios) - SCENARIOS.keys()
     if unknown:
         parser.error(f"unknown scenarios: {', '.join(sorted(unknown))}")
